@@ -1,0 +1,46 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this doc fragment is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
+"""
+
+    # Modules that only read.
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - This action does not modify state.
+  diff_mode:
+    support: N/A
+    details:
+      - This action does not modify state.
+  idempotent:
+    support: full
+"""
+
+    ACTIONGROUP_DNS = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.dns) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.dns
+"""

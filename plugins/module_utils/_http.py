@@ -1,0 +1,174 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+"""A small JSON-over-HTTPS client on ansible's ``open_url``, shared by every REST adapter.
+
+It owns, once for the whole collection: TLS verification (on by default, with an optional CA file), timeouts,
+bounded retries of transient failures (connection errors, 429, 502, 503, 504) honouring a capped ``Retry-After``,
+and the mapping of HTTP failures onto the collection's exception classes with a message that says which
+service, which URL, what the server said, and what to check.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import socket
+import ssl
+import time
+import typing as t
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
+    ApiError,
+    AuthenticationFailure,
+    ConnectionFailure,
+    NotFound,
+)
+
+RETRY_STATUSES = (429, 502, 503, 504)
+
+
+class Response:
+    def __init__(self, status: int, headers: t.Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.body = body
+
+    def json(self) -> t.Any:
+        if not self.body:
+            return None
+        try:
+            return _json.loads(self.body.decode("utf-8"))
+        except ValueError:
+            return None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+def parse_retry_after(value: str | None, default: float, cap: float) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds only; HTTP dates fall back to ``default``)."""
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:
+        seconds = default
+    return max(0.0, min(seconds, cap))
+
+
+class HttpClient:
+    """``service`` names the remote side in every error ("PowerDNS API", "Cloudflare API", ...)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        service: str,
+        headers: dict[str, str] | None = None,
+        validate_certs: bool = True,
+        ca_path: str | None = None,
+        timeout: float = 30,
+        retries: int = 4,
+        max_retry_after: float = 60,
+        error_message: t.Callable[[Response], str | None] | None = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+        url_username: str | None = None,
+        url_password: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.service = service
+        self.headers = headers or {}
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.retries = retries
+        self.max_retry_after = max_retry_after
+        self.error_message = error_message or (lambda resp: None)
+        self.sleep = sleep
+        self.url_username = url_username
+        self.url_password = url_password
+        self.request_count = 0
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: t.Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        ok: t.Iterable[int] = (200, 201, 202, 204),
+        missing_ok: bool = False,
+    ) -> Response | None:
+        """Send a request. Returns the response for statuses in ``ok``; ``None`` for 404 when ``missing_ok``;
+        raises a ``ByocError`` subclass otherwise."""
+        url = self.url(path)
+        hdrs = dict(self.headers)
+        hdrs.update(headers or {})
+        if json is not None:
+            data = _json.dumps(json).encode("utf-8")
+            hdrs.setdefault("Content-Type", "application/json")
+        hdrs.setdefault("Accept", "application/json")
+        attempt = 0
+        while True:
+            attempt += 1
+            resp, failure = self._once(method, url, data, hdrs)
+            if failure is not None:
+                if attempt <= self.retries:
+                    self.sleep(min(2 ** (attempt - 1), self.max_retry_after))
+                    continue
+                raise ConnectionFailure(
+                    f"Cannot reach the {self.service} at {url}: {failure}. Check the URL, that the service is running"
+                    " and reachable from the controller, and (for HTTPS) its certificate or the CA file option.",
+                    url=url,
+                )
+            assert resp is not None
+            if resp.status in RETRY_STATUSES and attempt <= self.retries:
+                self.sleep(parse_retry_after(resp.headers.get("retry-after"), 2 ** (attempt - 1), self.max_retry_after))
+                continue
+            if resp.status in ok:
+                return resp
+            if resp.status == 404 and missing_ok:
+                return None
+            raise self._error(method, url, resp, attempt)
+
+    def _once(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[Response | None, str | None]:
+        self.request_count += 1
+        try:
+            handle = open_url(
+                url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
+                ca_path=self.ca_path, timeout=self.timeout, follow_redirects="safe",
+                url_username=self.url_username, url_password=self.url_password, force_basic_auth=bool(self.url_username),
+            )
+            with handle:
+                return Response(handle.getcode(), dict(handle.headers.items()), handle.read()), None
+        except HTTPError as exc:
+            body = exc.read() if exc.fp is not None else b""
+            return Response(exc.code, dict(exc.headers.items()) if exc.headers else {}, body), None
+        except (URLError, socket.timeout, ssl.SSLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return None, str(reason)
+
+    def _error(self, method: str, url: str, resp: Response, attempts: int) -> Exception:
+        said = self.error_message(resp) or resp.text.strip()[:300] or "(empty body)"
+        where = f"{method} {url}"
+        details = {"status": resp.status, "url": url, "response": said}
+        if resp.status in (401, 403):
+            return AuthenticationFailure(
+                f"The {self.service} rejected the credentials (HTTP {resp.status}) on {where}: {said}."
+                " Check the API key or token and its permissions.", **details)
+        if resp.status == 404:
+            return NotFound(f"The {self.service} has no such resource (HTTP 404) on {where}: {said}.", **details)
+        if resp.status in RETRY_STATUSES:
+            return ApiError(
+                f"The {self.service} kept answering HTTP {resp.status} on {where} after {attempts} attempts: {said}."
+                " It is overloaded or rate limiting; try again later.", **details)
+        return ApiError(f"The {self.service} answered HTTP {resp.status} on {where}: {said}.", **details)

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Run the test layers. With no argument: all of them, in order, stopping at the first failure.
+#   unit           pytest tests/unit
+#   sanity         ansible-test sanity (offline, in a copy of the tree under .build/ansible-test)
+#   ansible-units  ansible-test units (same copy)
+#   lint           ansible-lint, production profile
+#   integration    pytest tests/integration against the local lab
+#   molecule       molecule scenarios in extensions/molecule
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+bin="$repo/.venv/bin"
+build="$repo/.build"
+export PATH="$bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$build/dev:$build/collections"
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+export ANSIBLE_LOCAL_TEMP="$build/ansible-tmp"
+export PYTHONDONTWRITEBYTECODE=1
+at_tree="$build/ansible-test/ansible_collections/byoc/certificates"
+
+# The Genesys SDK reads ~/.genesyscloudpython; ansible-test keeps caches under ~. Keep both out of the real home.
+export BYOC_TEST_HOME="$build/home"
+mkdir -p "$BYOC_TEST_HOME"
+
+sync_tree() {
+  mkdir -p "$at_tree"
+  rsync -a --delete --exclude '/.venv' --exclude '/.build' --exclude '/.lab' --exclude '/.git' \
+    --exclude '/tests/output' --exclude '__pycache__' --exclude '/.ansible' "$repo/" "$at_tree/"
+}
+
+layer_unit() {
+  "$bin/python" -m pytest -q -p no:cacheprovider --import-mode=importlib \
+    --rootdir "$repo" -c /dev/null tests/unit
+}
+
+layer_sanity() {
+  sync_tree
+  (cd "$at_tree" && HOME="$BYOC_TEST_HOME" "$bin/ansible-test" sanity --local --python 3.11 --color no \
+     --skip-test shellcheck)
+}
+
+layer_ansible_units() {
+  sync_tree
+  (cd "$at_tree" && HOME="$BYOC_TEST_HOME" "$bin/ansible-test" units --local --python 3.11 --color no)
+}
+
+layer_lint() {
+  HOME="$BYOC_TEST_HOME" "$bin/ansible-lint" --offline -q
+}
+
+layer_integration() {
+  HOME="$BYOC_TEST_HOME" "$bin/python" -m pytest -q -p no:cacheprovider --import-mode=importlib \
+    --rootdir "$repo" -c /dev/null tests/integration
+}
+
+layer_molecule() {
+  if ! ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then
+    echo "no molecule scenarios"
+    return 0
+  fi
+  for scenario in extensions/molecule/*/molecule.yml; do
+    name=$(basename "$(dirname "$scenario")")
+    (HOME="$BYOC_TEST_HOME" "$bin/molecule" test -s "$name")
+  done
+}
+
+layers=("$@")
+[ ${#layers[@]} -gt 0 ] || layers=(unit sanity ansible-units lint integration molecule)
+summary=()
+for layer in "${layers[@]}"; do
+  fn="layer_${layer//-/_}"
+  if ! declare -F "$fn" >/dev/null; then
+    echo "unknown test layer: $layer" >&2
+    exit 2
+  fi
+  echo "=== $layer ==="
+  start=$SECONDS
+  if "$fn"; then
+    summary+=("$layer: passed in $((SECONDS - start))s")
+  else
+    summary+=("$layer: FAILED after $((SECONDS - start))s")
+    printf '%s\n' "${summary[@]}"
+    exit 1
+  fi
+done
+echo "=== summary ==="
+printf '%s\n' "${summary[@]}"

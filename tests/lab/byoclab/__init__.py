@@ -1,0 +1,1 @@
+"""The byoc.certificates local lab: real ACME and DNS servers (and, later, vendor emulators) on loopback."""

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Bring the local lab up or down.
+
+    lab.py up   [--dir DIR] [PART ...]   start the parts (default: all) on free loopback ports; write DIR/lab.json
+    lab.py down [--dir DIR]              stop every process recorded in DIR/lab.json, by PID
+    lab.py show [--dir DIR]              print DIR/lab.json
+
+DIR defaults to $BYOC_LAB_DIR or .lab in the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from byoclab.components import select  # noqa: E402
+from byoclab.core import REPO, Lab, LabError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "show"])
+    parser.add_argument("parts", nargs="*", help="lab parts to start (default: all)")
+    parser.add_argument("--dir", default=os.environ.get("BYOC_LAB_DIR", str(REPO / ".lab")))
+    args = parser.parse_args(argv)
+    directory = Path(args.dir)
+
+    if args.command == "up":
+        if (directory / "lab.json").exists():
+            old = Lab.load(directory)
+            if old.down():
+                print(f"lab: stopped a previous lab in {directory}")
+        started = time.monotonic()
+        lab = Lab(directory)
+        try:
+            desc = lab.up(select(args.parts))
+        except LabError as exc:
+            print(f"lab: failed to start: {exc}", file=sys.stderr)
+            return 1
+        for name, comp in desc["components"].items():
+            print(f"lab: {name:<22} {comp.get('summary', '')}")
+        print(f"lab: up in {time.monotonic() - started:.1f}s; description in {lab.json_file}")
+        return 0
+    if args.command == "down":
+        if not (directory / "lab.json").exists():
+            print(f"lab: nothing to stop in {directory}")
+            return 0
+        stopped = Lab.load(directory).down()
+        print(f"lab: stopped {len(stopped)} process(es)" + (": " + ", ".join(stopped) if stopped else ""))
+        return 0
+    print(json.dumps(json.loads((directory / "lab.json").read_text()), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
