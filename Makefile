@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export ANSIBLE_LOCAL_TEMP := $(BUILD)/ansible-tmp
 export PYTHONDONTWRITEBYTECODE := 1
 # The test tree for ansible-test must sit at .../ansible_collections/byoc/certificates.
-AT_TREE  := $(BUILD)/ansible-test/ansible_collections/byoc/certificates
+
 LAB_DIR  ?= $(REPO)/.lab
 
 .PHONY: help setup test unit sanity ansible-units lint integration molecule demo lab-up lab-down clean
@@ -56,4 +56,4 @@ lab-down:
 	@$(BIN)/python tests/lab/lab.py down --dir $(LAB_DIR)
 
 clean:
-	rm -rf $(BUILD)/ansible-test $(BUILD)/ansible-tmp tests/output
+	rm -rf $(BUILD)/ansible-tmp tests/output

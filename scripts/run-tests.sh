@@ -16,7 +16,11 @@ export ANSIBLE_COLLECTIONS_PATH="$build/dev:$build/collections"
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 export ANSIBLE_LOCAL_TEMP="$build/ansible-tmp"
 export PYTHONDONTWRITEBYTECODE=1
-at_tree="$build/ansible-test/ansible_collections/byoc/certificates"
+export PYTHONPATH="$build/dev"
+# ansible-test needs the tree at .../ansible_collections/byoc/certificates, and outside this git checkout (inside
+# it, ansible-test would ask git for the file list, and .build/ is ignored, so it would test nothing).
+at_root="${TMPDIR:-/tmp}/byoc-ansible-test-$(printf '%s' "$repo" | sha1sum | cut -c1-10)"
+at_tree="$at_root/ansible_collections/byoc/certificates"
 
 # The Genesys SDK reads ~/.genesyscloudpython; ansible-test keeps caches under ~. Keep both out of the real home.
 export BYOC_TEST_HOME="$build/home"

@@ -121,7 +121,7 @@ class HttpClient:
         while True:
             attempt += 1
             resp, failure = self._once(method, url, data, hdrs)
-            if failure is not None:
+            if resp is None:
                 if attempt <= self.retries:
                     self.sleep(min(2 ** (attempt - 1), self.max_retry_after))
                     continue
@@ -130,7 +130,6 @@ class HttpClient:
                     " and reachable from the controller, and (for HTTPS) its certificate or the CA file option.",
                     url=url,
                 )
-            assert resp is not None
             if resp.status in RETRY_STATUSES and attempt <= self.retries:
                 self.sleep(parse_retry_after(resp.headers.get("retry-after"), 2 ** (attempt - 1), self.max_retry_after))
                 continue

@@ -81,7 +81,8 @@ class ModuleRunner:
             cmd.append("--diff")
         if verbosity:
             cmd.append("-" + "v" * verbosity)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(env), timeout=timeout, cwd=REPO)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(env), timeout=timeout, cwd=REPO,
+                              check=False)
         out = proc.stdout
         start = out.find("{")
         try:
@@ -112,4 +113,4 @@ def run_playbook(playbook: Path, *, extra_vars: dict | None = None, inventory: s
         cmd.append("--diff")
     e = ansible_env(env)
     e["ANSIBLE_STDOUT_CALLBACK"] = "default"
-    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout, cwd=REPO)
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout, cwd=REPO, check=False)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Bring the local lab up or down.
 
-    lab.py up   [--dir DIR] [PART ...]   start the parts (default: all) on free loopback ports; write DIR/lab.json
+    python tests/lab/lab.py up   [--dir DIR] [PART ...]   start the parts (default: all) on free loopback ports; write DIR/lab.json
     lab.py down [--dir DIR]              stop every process recorded in DIR/lab.json, by PID
     lab.py show [--dir DIR]              print DIR/lab.json
 

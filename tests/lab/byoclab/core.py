@@ -32,7 +32,7 @@ class LabError(Exception):
 
 def free_port(udp_too: bool = False) -> int:
     """Return a loopback port that is free for TCP (and for UDP when ``udp_too``), chosen by the kernel."""
-    for _ in range(50):
+    for _attempt in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind((LOOPBACK, 0))
             port = tcp.getsockname()[1]

@@ -63,7 +63,7 @@ class SipTlsListener:
     def _accept_loop(self) -> None:
         while True:
             try:
-                conn, _ = self._sock.accept()
+                conn, _peer = self._sock.accept()
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()

@@ -1,0 +1,135 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""HttpClient against a real loopback HTTP server whose answers the test scripts."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
+    ApiError,
+    AuthenticationFailure,
+    ConnectionFailure,
+    NotFound,
+)
+from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, parse_retry_after
+
+
+class Scripted:
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.seen = []
+
+    def serve(self):
+        script = self
+
+        class H(BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                script.seen.append((self.command, self.path, self.headers, self.rfile.read(length)))
+                status, headers, body = script.answers.pop(0)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _any
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def make(*answers):
+        s = Scripted(answers)
+        srv = s.serve()
+        servers.append(srv)
+        return s, f"http://127.0.0.1:{srv.server_address[1]}/api"
+
+    yield make
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def client(url, sleeps, **kw):
+    return HttpClient(url, service="Test API", sleep=sleeps.append, **kw)
+
+
+def test_json_round_trip_and_headers(scripted):
+    s, url = scripted((200, {"Content-Type": "application/json"}, b'{"ok": true}'))
+    sleeps = []
+    resp = client(url, sleeps, headers={"X-API-Key": "k"}).request("POST", "zones", json={"a": 1})
+    assert resp.json() == {"ok": True}
+    method, path, headers, body = s.seen[0]
+    assert (method, path) == ("POST", "/api/zones")
+    assert headers["X-API-Key"] == "k" and json.loads(body) == {"a": 1}
+    assert sleeps == []
+
+
+def test_429_waits_retry_after_capped_then_succeeds(scripted):
+    s, url = scripted((429, {"Retry-After": "500"}, b""), (503, {}, b""), (200, {}, b"{}"))
+    sleeps = []
+    c = client(url, sleeps, max_retry_after=7)
+    assert c.request("GET", "x").status == 200
+    assert sleeps == [7, 2]  # capped Retry-After, then backoff for the second attempt
+    assert c.request_count == 3
+
+
+def test_429_storm_fails_clearly_after_retries(scripted):
+    s, url = scripted(*[(429, {"Retry-After": "1"}, b"slow down")] * 3)
+    sleeps = []
+    with pytest.raises(ApiError) as exc:
+        client(url, sleeps, retries=2).request("GET", "x")
+    assert "kept answering HTTP 429" in exc.value.msg and "3 attempts" in exc.value.msg
+    assert exc.value.details["status"] == 429
+
+
+def test_401_is_authentication_failure_with_server_message(scripted):
+    s, url = scripted((401, {}, b'{"error": "Unauthorized"}'))
+    c = client(url, [], error_message=lambda r: (r.json() or {}).get("error"))
+    with pytest.raises(AuthenticationFailure) as exc:
+        c.request("GET", "zones")
+    assert "Test API rejected the credentials (HTTP 401)" in exc.value.msg
+    assert "Unauthorized" in exc.value.msg and "/api/zones" in exc.value.msg
+
+
+def test_404_missing_ok_and_not_found(scripted):
+    s, url = scripted((404, {}, b""), (404, {}, b"no zone"))
+    c = client(url, [])
+    assert c.request("GET", "a", missing_ok=True) is None
+    with pytest.raises(NotFound):
+        c.request("GET", "b")
+
+
+def test_unreachable_server_is_connection_failure():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sleeps = []
+    with pytest.raises(ConnectionFailure) as exc:
+        client(f"http://127.0.0.1:{port}", sleeps, retries=1).request("GET", "x")
+    assert f"127.0.0.1:{port}" in exc.value.msg and "Cannot reach the Test API" in exc.value.msg
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("value,expected", [("5", 5.0), ("900", 60.0), ("Wed, 21 Oct 2026 07:28:00 GMT", 3.0),
+                                            (None, 3.0), ("-4", 0.0)])
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value, 3.0, 60.0) == expected
