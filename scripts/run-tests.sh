@@ -50,6 +50,15 @@ layer_ansible_units() {
 
 layer_lint() {
   HOME="$BYOC_TEST_HOME" "$bin/ansible-lint" --offline -q
+  "$bin/antsibull-changelog" lint
+  # Every module's documentation must render (what a user sees with ansible-doc).
+  for mod in plugins/modules/*.py; do
+    name=$(basename "$mod" .py)
+    out=$(HOME="$BYOC_TEST_HOME" "$bin/ansible-doc" -t module "byoc.certificates.$name" 2>&1) || {
+      echo "ansible-doc byoc.certificates.$name failed:"; echo "$out"; return 1; }
+    grep -q "EXAMPLES" <<<"$out" && grep -q "RETURN VALUES" <<<"$out" || {
+      echo "ansible-doc byoc.certificates.$name lacks EXAMPLES or RETURN VALUES"; return 1; }
+  done
 }
 
 layer_integration() {
