@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -40,10 +42,13 @@ class LiveLab:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    live = LiveLab(tmp_path_factory.mktemp("lab"))
+def lab():
+    # Not tmp_path_factory: pytest prunes old base temp dirs, which could remove a lab another run still uses.
+    directory = Path(tempfile.mkdtemp(prefix="byoc-lab-"))
+    live = LiveLab(directory)
     yield live
     live.lab.down()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def ansible_env(extra: dict | None = None) -> dict:

@@ -175,7 +175,7 @@ class Lab:
             if proc.poll() is not None:
                 raise LabError(f"{name} exited with status {proc.returncode} while starting:\n{tail(log)}")
             text = log.read_text(errors="replace") if log.exists() else ""
-            if "address already in use" in text.lower():
+            if "address already in use" in text.lower() or "address in use" in text.lower():
                 raise LabError(f"{name} could not bind its port:\n{tail(log)}")
             try:
                 if ready():
@@ -255,6 +255,13 @@ class Lab:
 
 
 def _alive(pid: int) -> bool:
+    # A zombie has exited; it only waits to be reaped (by us, or slowly by PID 1 after the CLI has exited).
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -41,7 +41,7 @@ def chain():
 
 
 def test_fingerprint_is_sha256_of_der_and_ignores_pem_whitespace(chain):
-    _, _, leaf, _ = chain
+    leaf = chain[2]
     pem = _pem.to_pem(leaf)
     messy = "\n\n  " + pem.replace("\n", "\r\n") + "\n\n"
     parsed = _pem.load_certificate(messy, "certificate")
@@ -51,7 +51,7 @@ def test_fingerprint_is_sha256_of_der_and_ignores_pem_whitespace(chain):
 
 
 def test_bundle_order_and_chain_ordering(chain):
-    root, inter, leaf, _ = chain
+    root, inter, leaf = chain[:3]
     bundle = _pem.to_pem(root) + _pem.to_pem(leaf) + _pem.to_pem(inter)
     certs = _pem.load_certificates(bundle, "chain")
     assert [c.subject for c in certs] == [root.subject, leaf.subject, inter.subject]
@@ -67,14 +67,14 @@ def test_bad_certificate_names_the_field(text):
 
 
 def test_key_matches_certificate(chain):
-    _, inter, leaf, leaf_key = chain
+    inter, leaf, leaf_key = chain[1:]
     key = _pem.load_private_key(_pem.key_to_pem(leaf_key), "private_key")
     assert _pem.key_matches_certificate(key, leaf)
     assert not _pem.key_matches_certificate(key, inter)
 
 
 def test_encrypted_key_without_passphrase_is_input_error(chain):
-    _, _, _, leaf_key = chain
+    leaf_key = chain[3]
     enc = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.BestAvailableEncryption(b"pw")).decode()
     with pytest.raises(InputError) as exc:
@@ -84,7 +84,7 @@ def test_encrypted_key_without_passphrase_is_input_error(chain):
 
 
 def test_details_carry_no_key_material(chain):
-    _, _, leaf, _ = chain
+    leaf = chain[2]
     d = _pem.details(leaf)
     assert d["subject_alt_names"] == ["DNS:sbc1.example.test"]
     assert d["issuer"] == "CN=inter" and d["is_ca"] is False

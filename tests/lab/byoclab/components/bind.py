@@ -1,0 +1,234 @@
+"""Lab part ``bind``: two BIND 9 servers on loopback, a TSIG-updatable primary and a lagging secondary.
+
+Facts: toolchain.md §2.1 and acme-and-dns.md §7.2 (named -g as root, a writable directory for the journal,
+``controls { };`` so no rndc channel, BIND listens on 127.0.0.1 only, ``kill PID`` stops it in under 1 s).
+
+Zones on the primary:
+
+- ``example.test`` (updatable by ``acme-key``, transferred to the secondary, which is never notified by the
+  primary, so it serves the old data until a test sends it a DNS NOTIFY with ``byoclab.dnstools.notify``);
+- ``corp.test`` (NOT updatable): ``_acme-challenge.sbcN.corp.test`` are CNAMEs into the delegated zone;
+- ``acme-dns.corp.test`` (updatable by ``acme-key``): the delegated challenge zone.
+
+There is no key other than ``acme-key`` on either server (a test signing with ``wrong-key`` gets BADKEY).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..core import LOOPBACK, LabError, free_port, tail
+
+TSIG_NAME = "acme-key"
+TSIG_ALGORITHM = "hmac-sha256"
+DIRECT_ZONE = "example.test"
+DELEGATING_ZONE = "corp.test"
+CHALLENGE_ZONE = "acme-dns.corp.test"
+# Long refresh/retry: the secondary only catches up when it receives a NOTIFY (brief: "the secondary must LAG").
+REFRESH = 3600
+RETRY = 3600
+EXPIRE = 1209600
+MINIMUM = 60
+
+
+def _named() -> str:
+    path = shutil.which("named") or "/usr/sbin/named"
+    if not Path(path).exists():
+        raise LabError("bind: /usr/sbin/named not found; install the Debian package bind9 (make setup does)")
+    return path
+
+
+def _soa(zone: str, serial: int) -> str:
+    return (f"$TTL 60\n"
+            f"@ IN SOA ns1.{zone}. hostmaster.{zone}. {serial} {REFRESH} {RETRY} {EXPIRE} {MINIMUM}\n")
+
+
+def _example_zone(serial: int) -> str:
+    return _soa(DIRECT_ZONE, serial) + (
+        "@    IN NS ns1.example.test.\n"
+        "@    IN NS ns2.example.test.\n"
+        "ns1  IN A  127.0.0.1\n"
+        "ns2  IN A  127.0.0.1\n"
+        "sbc1 IN A  127.0.0.1\n"
+        "sbc2 IN A  127.0.0.1\n"
+        "sbc3 IN A  127.0.0.1\n"
+    )
+
+
+def _corp_zone(serial: int) -> str:
+    return (
+        "$TTL 60\n"
+        f"@ IN SOA ns1.corp.test. hostmaster.corp.test. {serial} {REFRESH} {RETRY} {EXPIRE} {MINIMUM}\n"
+        "@    IN NS ns1.corp.test.\n"
+        "ns1  IN A  127.0.0.1\n"
+        "sbc1 IN A  127.0.0.1\n"
+        "sbc2 IN A  127.0.0.1\n"
+        # CNAME delegation of the ACME challenge into the updatable zone (acme-and-dns.md §7.8 item 2).
+        "_acme-challenge.sbc1 IN CNAME sbc1.acme-dns.corp.test.\n"
+        "_acme-challenge.sbc2 IN CNAME sbc2.acme-dns.corp.test.\n"
+        # Delegation of the challenge zone; ns1.corp.test's address above is its glue.
+        "acme-dns IN NS ns1.corp.test.\n"
+    )
+
+
+def _challenge_zone(serial: int) -> str:
+    return (
+        "$TTL 60\n"
+        f"@ IN SOA ns1.corp.test. hostmaster.corp.test. {serial} {REFRESH} {RETRY} {EXPIRE} {MINIMUM}\n"
+        "@ IN NS ns1.corp.test.\n"
+    )
+
+
+def _options(workdir: Path, port: int) -> str:
+    return f"""options {{
+  directory "{workdir}";
+  pid-file "{workdir}/named.pid";
+  session-keyfile "{workdir}/session.key";
+  managed-keys-directory "{workdir}";
+  listen-on port {port} {{ 127.0.0.1; }};
+  listen-on-v6 {{ none; }};
+  recursion no;
+  dnssec-validation no;
+  notify no;
+  querylog yes;
+}};
+controls {{ }};
+"""
+
+
+class Bind:
+    name = "bind"
+    requires: tuple = ()
+
+    def start(self, lab) -> dict:
+        root = lab.workdir("bind")
+        prim_dir, sec_dir = root / "primary", root / "secondary"
+        for d in (prim_dir, sec_dir):
+            if d.exists():
+                shutil.rmtree(d)
+            d.mkdir(parents=True)
+        prim_port, sec_port = free_port(udp_too=True), free_port(udp_too=True)
+        while sec_port == prim_port:
+            sec_port = free_port(udp_too=True)
+
+        secret = base64.b64encode(secrets.token_bytes(32)).decode()
+        key_text = f'key "{TSIG_NAME}" {{\n\talgorithm {TSIG_ALGORITHM};\n\tsecret "{secret}";\n}};\n'
+        key_file = root / "tsig.key"  # toolchain.md §2.1: the tsig-keygen format, read by nsupdate -k and named
+        key_file.write_text(key_text)
+        key_file.chmod(0o600)
+
+        # A random start serial doubles as this lab's fingerprint: the readiness probe only accepts the serial it
+        # wrote, so a foreign server on a recycled port is never mistaken for ours.
+        serial = 1000 + secrets.randbelow(1_000_000_000)
+        (prim_dir / "example.test.db").write_text(_example_zone(serial))
+        (prim_dir / "corp.test.db").write_text(_corp_zone(serial))
+        (prim_dir / "acme-dns.corp.test.db").write_text(_challenge_zone(serial))
+
+        # Primary: never notifies (options notify no), allows transfers from loopback (the secondary and tests).
+        (prim_dir / "named.conf").write_text(_options(prim_dir, prim_port) + f"""include "{key_file}";
+zone "{DIRECT_ZONE}" {{
+  type primary;
+  file "{prim_dir}/example.test.db";
+  notify no;
+  allow-transfer {{ 127.0.0.1; }};
+  update-policy {{ grant {TSIG_NAME} zonesub ANY; }};
+}};
+zone "{DELEGATING_ZONE}" {{
+  type primary;
+  file "{prim_dir}/corp.test.db";
+  notify no;
+  allow-transfer {{ 127.0.0.1; }};
+}};
+zone "{CHALLENGE_ZONE}" {{
+  type primary;
+  file "{prim_dir}/acme-dns.corp.test.db";
+  notify no;
+  allow-transfer {{ 127.0.0.1; }};
+  update-policy {{ grant {TSIG_NAME} zonesub ANY; }};
+}};
+""")
+        # Secondary: transfers example.test from the primary's port, accepts NOTIFY from loopback only.
+        (sec_dir / "named.conf").write_text(_options(sec_dir, sec_port) + f"""zone "{DIRECT_ZONE}" {{
+  type secondary;
+  file "{sec_dir}/example.test.db";
+  primaries {{ 127.0.0.1 port {prim_port}; }};
+  allow-notify {{ 127.0.0.1; }};
+  notify no;
+}};
+""")
+        # -z also loads the primary's zone files; the secondary has none until its first transfer.
+        for conf, flags in ((prim_dir / "named.conf", ["-z"]), (sec_dir / "named.conf", [])):
+            check = subprocess.run(["named-checkconf", *flags, str(conf)], capture_output=True, text=True,
+                                   check=False)
+            if check.returncode != 0:
+                raise LabError(f"bind: named-checkconf rejected {conf}:\n{check.stdout}{check.stderr}")
+
+        named = _named()
+        # -g: foreground, log to stderr, so killing the PID stops it; -4: IPv4 only; -n 1: one worker (2 cores).
+        # Running as root without -u (toolchain.md §2.1: "Run as root with -g").
+        marks = {n: _log_size(lab, n) for n in ("bind-primary", "bind-secondary")}
+        prim = lab.spawn("bind-primary", [named, "-g", "-4", "-n", "1", "-c", str(prim_dir / "named.conf")])
+        lab.wait_ready("bind-primary", prim, lambda: _bind_error(lab, "bind-primary", marks["bind-primary"]) or all(
+            _serial(prim_port, z) == serial for z in (DIRECT_ZONE, DELEGATING_ZONE, CHALLENGE_ZONE)), timeout=20)
+        _check_bind_errors(lab, "bind-primary", marks["bind-primary"])
+        sec = lab.spawn("bind-secondary", [named, "-g", "-4", "-n", "1", "-c", str(sec_dir / "named.conf")])
+        # Ready once the initial transfer is done: the secondary answers the SOA with the primary's serial.
+        lab.wait_ready("bind-secondary", sec, lambda: _bind_error(lab, "bind-secondary", marks["bind-secondary"])
+                       or _serial(sec_port, DIRECT_ZONE) == serial, timeout=20)
+        _check_bind_errors(lab, "bind-secondary", marks["bind-secondary"])
+
+        return {
+            "summary": (f"BIND 9 primary 127.0.0.1:{prim_port} (example.test, corp.test, acme-dns.corp.test; "
+                        f"TSIG {TSIG_NAME}), lagging secondary 127.0.0.1:{sec_port} (example.test, NOTIFY only)"),
+            "primary": {"host": LOOPBACK, "port": prim_port},
+            "secondary": {"host": LOOPBACK, "port": sec_port},
+            "tsig": {"name": TSIG_NAME, "algorithm": TSIG_ALGORITHM, "secret": secret, "file": str(key_file)},
+            "zones": {"direct": DIRECT_ZONE, "delegating": DELEGATING_ZONE, "challenge": CHALLENGE_ZONE},
+            "nameservers": {DIRECT_ZONE: [f"ns1.{DIRECT_ZONE}", f"ns2.{DIRECT_ZONE}"]},
+            "initial_serial": serial,
+        }
+
+
+def _serial(port: int, zone: str) -> int | None:
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+
+    query = dns.message.make_query(zone, dns.rdatatype.SOA)
+    resp = dns.query.tcp(query, LOOPBACK, port=port, timeout=1.0)
+    if resp.rcode() != dns.rcode.NOERROR:
+        return None
+    for rrset in resp.answer:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return rrset[0].serial
+    return None
+
+
+def _log_size(lab, name: str) -> int:
+    log = lab.log_file(name)
+    return log.stat().st_size if log.exists() else 0
+
+
+def _bind_error(lab, name: str, offset: int) -> bool:
+    """Whether this start (the log from ``offset`` on; logs are appended across runs) failed to bind a port.
+    named reports that as "address in use" and keeps running, so the readiness probe stops waiting on it."""
+    log = lab.log_file(name)
+    if not log.exists():
+        return False
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        return "address in use" in fh.read().decode(errors="replace").lower()
+
+
+def _check_bind_errors(lab, name: str, offset: int) -> None:
+    if _bind_error(lab, name, offset):
+        raise LabError(f"{name} could not bind its port:\n{tail(lab.log_file(name))}")
+
+
+def components() -> list:
+    return [Bind()]
