@@ -122,7 +122,8 @@ class HttpClient:
             attempt += 1
             resp, failure = self._once(method, url, data, hdrs)
             if resp is None:
-                if attempt <= self.retries:
+                if attempt <= self.retries and "CERTIFICATE_VERIFY_FAILED" not in failure \
+                        and "certificate verify failed" not in failure:
                     self.sleep(min(2 ** (attempt - 1), self.max_retry_after))
                     continue
                 raise ConnectionFailure(

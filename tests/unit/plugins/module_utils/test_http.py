@@ -133,3 +133,38 @@ def test_unreachable_server_is_connection_failure():
                                             (None, 3.0), ("-4", 0.0)])
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, 3.0, 60.0) == expected
+
+
+def test_untrusted_certificate_fails_at_once_without_retries(tmp_path):
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    s = Scripted([(200, {}, b"{}")])
+    server = s.serve()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    try:
+        sleeps = []
+        with pytest.raises(ConnectionFailure) as exc:
+            client(f"https://127.0.0.1:{server.server_address[1]}", sleeps).request("GET", "x")
+        assert "certificate" in exc.value.msg.lower()
+        assert sleeps == []  # verification failures are not transient: no retry, no waiting
+        assert s.seen == []  # and nothing was sent over the untrusted connection
+    finally:
+        server.shutdown()
+        server.server_close()
