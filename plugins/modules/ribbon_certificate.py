@@ -1,0 +1,320 @@
+#!/usr/bin/python
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ribbon_certificate
+short_description: Install, rotate and roll back the SIP-TLS certificate of a Ribbon SBC Core or SBC Edge
+version_added: 0.1.0
+description:
+  - B(SBC Core) (O(platform=core)) builds a PKCS#12 (key, certificate and chain) protected with
+    O(pkcs12_passphrase), uploads it over SFTP to C(/opt/sonus/external) on B(every) node of the HA pair, installs
+    the CA certificates as C(remote) PKI objects, installs the PKCS#12 as a C(local) PKI object under a new
+    versioned name (V(<name_prefix>-<notAfter YYYYMMDD>-<first 8 hex of the SHA-256 fingerprint>)), and re-points
+    the TLS profile's C(serverCertName) to it. The object that was bound before is kept for rollback; older
+    versioned objects beyond O(retain) are removed (with their files). Nothing is re-pointed if any node's upload
+    fails.
+  - O(state=rollback) re-points the TLS profile at the previous object (O(rollback_to), or the newest other
+    versioned object), after checking that its file is present on every node.
+  - B(SBC Edge) (O(platform=edge)) imports the CA certificates into trusted CA slots first and the server
+    certificate (slot 1) last, one PEM per call. The module checks before importing anything that the server
+    certificate chains to a CA that is installed or given, so a wrong order is refused rather than discovered.
+  - With O(key_custody=device) the SBC Edge generates the key pair. O(state=csr) returns a CSR made on the box;
+    after it is signed (for example by ACME), O(state=present) with the signed O(certificate) imports it. The private
+    key never leaves the SBC. With O(key_custody=external) the key and certificate are imported as PKCS#12.
+  - Certificates are compared by the SHA-256 fingerprint of their DER encoding, so a converged device is not
+    touched.
+  - New TLS connections use the new certificate at once; established connections keep the old one until they are
+    re-established (Ribbon documents this for SBC Core).
+author:
+  - byoc.certificates contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - byoc.certificates._ribbon
+  - byoc.certificates._ribbon.ACTIONGROUP
+  - byoc.certificates._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: partial
+    details:
+      - O(state=present) and O(state=rollback) are idempotent.
+      - O(state=csr) generates a new key pair on the SBC every time it runs.
+options:
+  state:
+    description:
+      - V(present) installs O(certificate) and binds it.
+      - V(rollback) binds the previous certificate again (SBC Core only).
+      - V(csr) makes the SBC Edge generate a key pair and a CSR (O(key_custody=device) only).
+    type: str
+    choices: [present, rollback, csr]
+    default: present
+  certificate:
+    description:
+      - The certificate in PEM, optionally followed by its intermediate CA certificates.
+      - The intermediates go into the PKCS#12 and become C(remote) PKI objects (SBC Core), or are imported as trusted
+        CAs (SBC Edge).
+    type: str
+  private_key:
+    description:
+      - The private key of O(certificate) in PEM. Required on SBC Core and with O(key_custody=external).
+      - Must not be given with O(key_custody=device).
+    type: str
+  private_key_passphrase:
+    description: Passphrase of O(private_key) if it is encrypted.
+    type: str
+  ca_certificates:
+    description:
+      - CA certificates (PEM, one or more per item) that must be trusted by the SBC, for example the issuing CA of
+        O(certificate) and the Genesys Cloud managed CA.
+      - SBC Core installs them as C(remote) PKI objects; SBC Edge imports them into trusted CA slots before the server
+        certificate.
+    type: list
+    elements: str
+    default: []
+  key_custody:
+    description:
+      - SBC Edge only. V(external) imports a key and certificate made elsewhere (as PKCS#12).
+      - V(device) keeps the key on the SBC; use O(state=csr) first, then O(state=present) with the signed certificate.
+    type: str
+    choices: [external, device]
+    default: external
+  csr:
+    description: SBC Edge with O(state=csr). What the on-box CSR requests.
+    type: dict
+    suboptions:
+      common_name:
+        description: The subject common name.
+        type: str
+        required: true
+      subject_alt_names:
+        description: DNS names for the subjectAltName extension.
+        type: list
+        elements: str
+        default: []
+      key_bits:
+        description: RSA key size generated on the SBC.
+        type: int
+        choices: [1024, 2048]
+        default: 2048
+  name_prefix:
+    description: SBC Core only. Prefix of the versioned PKI object names this module creates and prunes.
+    type: str
+    default: byoc
+  client_certificate:
+    description: SBC Core only. Also point the profile's C(clientCertName) at the new object.
+    type: bool
+    default: false
+  retain:
+    description:
+      - SBC Core only. How many previous versioned objects to keep besides the bound one. The object that was bound
+        before this run is always kept.
+    type: int
+    default: 1
+  rollback_to:
+    description: SBC Core only, with O(state=rollback). The PKI object to bind. Defaults to the newest other
+      versioned object with O(name_prefix).
+    type: str
+  require_ha_sync:
+    description:
+      - SBC Core only. Refuse to change anything unless C(serverStatus) shows one active and one standby node and
+        every C(syncStatus) is C(syncCompleted).
+    type: bool
+    default: true
+seealso:
+  - module: byoc.certificates.ribbon_certificate_info
+notes:
+  - SBC Edge PKCS#12 import over REST uses parameter names that Ribbon does not document publicly; if your firmware
+    refuses it, use O(key_custody=device).
+"""
+
+EXAMPLES = r"""
+- name: Rotate the SIP-TLS certificate on an SBC Core HA pair
+  byoc.certificates.ribbon_certificate:
+    platform: core
+    api_url: https://sbc-core.example.com
+    username: admin
+    password: "{{ vault_ribbon_password }}"
+    nodes:
+      - {name: a, host: 192.0.2.11, host_key: "ecdsa-sha2-nistp256 AAAAE2VjZHNh..."}
+      - {name: b, host: 192.0.2.12, host_key: "ecdsa-sha2-nistp256 AAAAE2VjZHNh..."}
+    sftp_username: admin
+    sftp_password: "{{ vault_ribbon_password }}"
+    pkcs12_passphrase: "{{ vault_p12_passphrase }}"
+    certificate: "{{ lookup('file', 'sbc.fullchain.pem') }}"
+    private_key: "{{ lookup('file', 'sbc.key') }}"
+    ca_certificates:
+      - "{{ lookup('file', 'issuing-ca.pem') }}"
+      - "{{ lookup('file', 'genesys-managed-ca.pem') }}"
+  register: rotated
+
+- name: Roll back to the object bound before
+  byoc.certificates.ribbon_certificate:
+    platform: core
+    state: rollback
+    api_url: https://sbc-core.example.com
+    username: admin
+    password: "{{ vault_ribbon_password }}"
+    rollback_to: "{{ rotated.previous }}"
+
+- name: SBC Edge, key kept on the device - step 1, CSR
+  byoc.certificates.ribbon_certificate:
+    platform: edge
+    state: csr
+    key_custody: device
+    api_url: https://sbc-edge.example.com
+    username: restuser
+    password: "{{ vault_edge_password }}"
+    csr:
+      common_name: sbc-edge.example.com
+      subject_alt_names: [sbc-edge.example.com]
+  register: edge_csr
+
+- name: SBC Edge - step 2, import the signed certificate (CA first)
+  byoc.certificates.ribbon_certificate:
+    platform: edge
+    key_custody: device
+    api_url: https://sbc-edge.example.com
+    username: restuser
+    password: "{{ vault_edge_password }}"
+    certificate: "{{ signed_fullchain }}"
+    ca_certificates:
+      - "{{ lookup('file', 'issuing-root.pem') }}"
+"""
+
+RETURN = r"""
+platform:
+  description: The platform the task ran against.
+  returned: always
+  type: str
+  sample: core
+fingerprint:
+  description: SHA-256 fingerprint (hex) of the certificate that is (or would be) bound.
+  returned: when state=present
+  type: str
+  sample: 5f1c0a9e...
+certificate_name:
+  description: SBC Core. The PKI object that is (or would be) bound to the TLS profile.
+  returned: platform=core
+  type: str
+  sample: byoc-20270301-5f1c0a9e
+file_name:
+  description: SBC Core. The PKCS#12 file name in the SFTP directory.
+  returned: platform=core and state=present
+  type: str
+  sample: byoc-20270301-5f1c0a9e.p12
+previous:
+  description:
+    - The object (SBC Core) or the certificate fingerprint (SBC Edge) that was bound before; keep it for rollback.
+    - Null when nothing changed.
+  returned: when state=present or state=rollback
+  type: str
+uploaded_to:
+  description: SBC Core. Nodes that received the PKCS#12 (empty when every node already had it).
+  returned: platform=core and state=present
+  type: list
+  elements: str
+ca_objects:
+  description: SBC Core. Names of the remote PKI objects for O(ca_certificates).
+  returned: platform=core and state=present
+  type: list
+  elements: str
+pruned:
+  description: SBC Core. Versioned objects removed because of O(retain).
+  returned: platform=core and state=present
+  type: list
+  elements: str
+files_present:
+  description: SBC Core rollback. Whether the target's file is present, per node.
+  returned: platform=core and state=rollback
+  type: dict
+ha:
+  description: SBC Core. The HA state read from C(serverStatus) and C(syncStatus).
+  returned: platform=core
+  type: dict
+  sample: {"active": "a", "in_sync": true, "pair": true, "problems": [], "nodes": [], "sync_modules": []}
+ca_imported:
+  description: SBC Edge. The CA certificates imported, with their slot ids, in import order.
+  returned: platform=edge and state=present
+  type: list
+  elements: dict
+server_replaced:
+  description: SBC Edge. Whether certificate 1 was (or would be) replaced.
+  returned: platform=edge and state=present
+  type: bool
+csr:
+  description: SBC Edge with O(state=csr). The PEM CSR generated on the SBC (null in check mode).
+  returned: state=csr
+  type: str
+certificate:
+  description: Details of the desired certificate (subject, issuer, names, validity, fingerprint); no key material.
+  returned: when state=present
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
+from ansible_collections.byoc.certificates.plugins.module_utils._ribbon import core, edge
+from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.common import (
+    check_url,
+    connection_argument_spec,
+)
+from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
+
+
+def work(module: AnsibleModule) -> dict:
+    p = dict(module.params)
+    check_url(p)
+    if p["platform"] == "core":
+        if p["state"] == "csr":
+            raise InputError("state", "state=csr is for platform edge with key_custody=device; SBC Core takes a key"
+                                      " and certificate made elsewhere")
+        if p["key_custody"] == "device":
+            raise InputError("key_custody", "key_custody=device is supported on platform edge only")
+        if p["state"] == "rollback":
+            return core.run_rollback(p, module.check_mode, module._diff)
+        return core.run_present(p, module.check_mode, module._diff)
+    if p["state"] == "rollback":
+        raise InputError("state", "state=rollback is for platform core; on SBC Edge re-run state=present with the"
+                                  " previous certificate and key")
+    if p["state"] == "csr":
+        return edge.run_csr(p, module.check_mode)
+    return edge.run_present(p, module.check_mode, module._diff)
+
+
+def argument_spec() -> dict:
+    spec = connection_argument_spec()
+    spec.update(
+        state=dict(type="str", default="present", choices=["present", "rollback", "csr"]),
+        certificate=dict(type="str"),
+        private_key=dict(type="str", no_log=True),
+        private_key_passphrase=dict(type="str", no_log=True),
+        ca_certificates=dict(type="list", elements="str", default=[]),
+        key_custody=dict(type="str", default="external", choices=["external", "device"]),
+        csr=dict(type="dict", options=dict(
+            common_name=dict(type="str", required=True),
+            subject_alt_names=dict(type="list", elements="str", default=[]),
+            key_bits=dict(type="int", default=2048, choices=[1024, 2048]),
+        )),
+        name_prefix=dict(type="str", default="byoc"),
+        client_certificate=dict(type="bool", default=False),
+        retain=dict(type="int", default=1),
+        rollback_to=dict(type="str"),
+        require_ha_sync=dict(type="bool", default=True),
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()

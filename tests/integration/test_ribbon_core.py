@@ -1,0 +1,335 @@
+"""Ribbon SBC Core: ribbon_certificate / ribbon_certificate_info against the lab's HA pair emulator.
+
+Observed independently of the module: the PKCS#12 files on each node's SFTP root (opened here with cryptography),
+real TLS handshakes to the SIP-TLS port (sip_options_probe), and the emulator's state via /_control.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import ssl
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from emulators.common.siptls import sip_options_probe
+
+PASS = "p12-secret-passphrase"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def make_ca(cn: str):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def issue(ca, names: list[str], days: int = 20):
+    ca_cert, ca_key = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    return cert, key
+
+
+def pem(cert) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def key_pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def sha(cert) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def control(part: dict, path: str, body: dict | None = None) -> dict:
+    ctx = ssl.create_default_context(cafile=part["ca_file"])
+    req = urllib.request.Request(f"{part['control_url']}/{path}", method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def served(part: dict, cadata: str) -> dict:
+    s = part["sip_tls"]
+    return sip_options_probe(s["host"], s["port"], cadata=cadata, server_name=s["server_name"])
+
+
+def node_fingerprint(part: dict, node: str, file_name: str, passphrase: str = PASS) -> str | None:
+    """Open the PKCS#12 on the node's disk (its /opt/sonus/external) ourselves."""
+    root = Path(next(n["root"] for n in part["nodes"] if n["name"] == node))
+    path = root / file_name
+    if not path.exists():
+        return None
+    _key, cert, _extra = pkcs12.load_key_and_certificates(path.read_bytes(), passphrase.encode())
+    return sha(cert)
+
+
+def base_args(part: dict, **extra) -> dict:
+    args = {
+        "platform": "core", "api_url": part["api_url"], "ca_path": part["ca_file"],
+        "username": part["credentials"]["username"], "password": part["credentials"]["password"],
+        "nodes": [{"name": n["name"], "host": n["host"], "port": n["port"], "host_key": n["host_key"]}
+                  for n in part["nodes"]],
+        "sftp_username": part["sftp"]["username"], "sftp_password": part["sftp"]["password"],
+        "pkcs12_passphrase": PASS, "name_prefix": "sip",
+    }
+    args.update(extra)
+    return args
+
+
+def info_args(part: dict) -> dict:
+    args = base_args(part)
+    del args["name_prefix"]
+    return args
+
+
+@pytest.fixture(scope="module")
+def core(lab):
+    return lab.part("ribbon_core")
+
+
+@pytest.fixture(scope="module")
+def lab_ca(lab) -> str:
+    return Path(lab.ca_file).read_text()
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return make_ca("Ribbon Core test issuing CA")
+
+
+def ensure_healthy(core):
+    control(core, "sync", {"status": "syncCompleted"})
+    for n in ("a", "b"):
+        control(core, "sftp", {"node": n, "down": False, "readonly": False})
+    st = control(core, "state")
+    if next(n for n in st["nodes"] if n["name"] == "a")["role"] != "active":
+        control(core, "switchover", {})
+
+
+# ------------------------------------------------------------------------------------------------ tests
+def test_rotate_check_mode_idempotence_switchover_and_rollback(core, ca, lab_ca, run_module):
+    ensure_healthy(core)
+    ca_pem = pem(ca[0])
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]])
+    args = base_args(core, certificate=pem(cert), private_key=key_pem(key), ca_certificates=[ca_pem])
+    before = served(core, lab_ca)
+    assert before["ok"] and before["peer_sha256"] == core["initial"]["fingerprint"]
+
+    # check mode: predicts a change, touches nothing
+    res = run_module("ribbon_certificate", args, check=True, diff=True)
+    assert res["changed"] is True, res
+    assert res["diff"]["before"]["server_cert_name"] == "lab-initial"
+    st = control(core, "state")
+    assert st["profiles"]["defaultTlsProfile"]["serverCertName"] == "lab-initial"
+    assert all(res["file_name"] not in n["files"] for n in st["nodes"])
+
+    # apply
+    res = run_module("ribbon_certificate", args, diff=True)
+    assert res["changed"] is True and not res.get("failed"), res
+    name, file_name = res["certificate_name"], res["file_name"]
+    assert res["previous"] == "lab-initial"
+    assert sorted(res["uploaded_to"]) == ["a", "b"]
+    assert "PRIVATE KEY" not in res["_stdout"] and PASS not in res["_stdout"]
+    # both nodes hold the file (read from each node's disk, opened with the passphrase)
+    assert node_fingerprint(core, "a", file_name) == sha(cert)
+    assert node_fingerprint(core, "b", file_name) == sha(cert)
+    st = control(core, "state")
+    assert st["profiles"]["defaultTlsProfile"]["serverCertName"] == name
+    assert st["certificates"][name]["type"] == "local"
+    assert any(c["type"] == "remote" for c in st["certificates"].values())
+    # the SIP-TLS listener serves the new certificate, and it verifies against the issuing CA
+    now = served(core, ca_pem)
+    assert now["ok"], now
+    assert now["peer_sha256"] == sha(cert)
+
+    # idempotent
+    again = run_module("ribbon_certificate", args)
+    assert again["changed"] is False, again
+
+    # switchover: the new active serves it too (config replicated, file present on b)
+    control(core, "switchover", {})
+    st = control(core, "state")
+    assert next(n for n in st["nodes"] if n["name"] == "b")["role"] == "active"
+    after_sw = served(core, ca_pem)
+    assert after_sw["ok"] and after_sw["peer_sha256"] == sha(cert), after_sw
+
+    # forced rollback: re-point to the previous object; the previous certificate is served at once
+    rb = run_module("ribbon_certificate", base_args(core, state="rollback", rollback_to=res["previous"]), diff=True)
+    assert rb["changed"] is True and rb["certificate_name"] == "lab-initial", rb
+    assert control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"] == "lab-initial"
+    old = served(core, lab_ca)
+    assert old["ok"] and old["peer_sha256"] == core["initial"]["fingerprint"], old
+    rb2 = run_module("ribbon_certificate", base_args(core, state="rollback", rollback_to="lab-initial"))
+    assert rb2["changed"] is False
+
+    # and forward again: the object still exists, so only the profile moves
+    fwd = run_module("ribbon_certificate", args)
+    assert fwd["changed"] is True and fwd["uploaded_to"] == [], fwd
+    assert served(core, ca_pem)["peer_sha256"] == sha(cert)
+    control(core, "switchover", {})
+
+
+def test_sftp_failure_on_standby_repoints_nothing(core, ca, lab_ca, run_module):
+    ensure_healthy(core)
+    st0 = control(core, "state")
+    bound0 = st0["profiles"]["defaultTlsProfile"]["serverCertName"]
+    fp0 = st0["loaded"][bound0]["fingerprint"]
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]], days=21)
+    args = base_args(core, certificate=pem(cert), private_key=key_pem(key), ca_certificates=[pem(ca[0])])
+    try:
+        control(core, "sftp", {"node": "b", "down": True})
+        res = run_module("ribbon_certificate", args)
+        assert res.get("failed") is True, res
+        assert "node b" in res["msg"] and "Traceback" not in res["_stdout"], res["msg"]
+        st = control(core, "state")
+        assert st["profiles"]["defaultTlsProfile"]["serverCertName"] == bound0
+        assert all(not f.endswith(".p12") or f != res.get("file_name") for n in st["nodes"] for f in n["files"])
+        assert served(core, pem(ca[0]) + lab_ca)["peer_sha256"] == fp0
+
+        # a standby that refuses writes (disk full, permissions): also nothing re-pointed
+        control(core, "sftp", {"node": "b", "down": False, "readonly": True})
+        res = run_module("ribbon_certificate", args)
+        assert res.get("failed") is True and "node b" in res["msg"], res
+        assert control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"] == bound0
+        assert served(core, pem(ca[0]) + lab_ca)["peer_sha256"] == fp0
+    finally:
+        control(core, "sftp", {"node": "b", "down": False, "readonly": False})
+    res = run_module("ribbon_certificate", args)
+    assert res["changed"] is True and not res.get("failed"), res
+    assert served(core, pem(ca[0]))["peer_sha256"] == sha(cert)
+
+
+def test_missing_file_on_standby_is_seen_and_repaired(core, ca, run_module):
+    """The emulator's HA model: config replicates, files do not. A node without the file fails after a
+    switchover; the module compares per node and re-uploads."""
+    ensure_healthy(core)
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]], days=22)
+    args = base_args(core, certificate=pem(cert), private_key=key_pem(key), ca_certificates=[pem(ca[0])])
+    res = run_module("ribbon_certificate", args)
+    assert res["changed"] is True, res
+    root_b = Path(next(n["root"] for n in core["nodes"] if n["name"] == "b"))
+    (root_b / res["file_name"]).unlink()
+
+    info = run_module("ribbon_certificate_info", info_args(core))
+    assert info["bound"]["name"] == res["certificate_name"]
+    assert info["bound"]["nodes"]["a"]["fingerprint"] == sha(cert)
+    assert info["bound"]["nodes"]["b"]["present"] is False
+
+    control(core, "switchover", {})  # b becomes active without the file: the object fails, no TLS served
+    broken = served(core, pem(ca[0]))
+    assert not broken["ok"] and broken["stage"] == "tls", broken
+    assert "error" in control(core, "state")["loaded"][res["certificate_name"]]
+    control(core, "switchover", {})
+
+    fix = run_module("ribbon_certificate", args)
+    assert fix["changed"] is True and fix["uploaded_to"] == ["b"], fix
+    assert node_fingerprint(core, "b", res["file_name"]) == sha(cert)
+    control(core, "switchover", {})
+    assert served(core, pem(ca[0]))["peer_sha256"] == sha(cert)
+    control(core, "switchover", {})
+
+
+def test_ha_gate_refuses_while_syncing(core, ca, run_module):
+    ensure_healthy(core)
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]], days=23)
+    args = base_args(core, certificate=pem(cert), private_key=key_pem(key))
+    bound0 = control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"]
+    try:
+        control(core, "sync", {"status": "syncInProgress"})
+        res = run_module("ribbon_certificate", args)
+        assert res.get("failed") is True and "syncInProgress" in res["msg"], res
+        st = control(core, "state")
+        assert st["profiles"]["defaultTlsProfile"]["serverCertName"] == bound0
+        assert all(not any(sha(cert)[:8] in f for f in n["files"]) for n in st["nodes"])
+    finally:
+        control(core, "sync", {"status": "syncCompleted"})
+
+
+def test_pruning_keeps_previous_and_retain(core, ca, run_module):
+    ensure_healthy(core)
+    names = []
+    for days in (24, 25, 26):
+        cert, key = issue(ca, [core["sip_tls"]["server_name"]], days=days)
+        res = run_module("ribbon_certificate", base_args(
+            core, certificate=pem(cert), private_key=key_pem(key), name_prefix="prune", retain=1))
+        assert res["changed"] is True, res
+        names.append((res["certificate_name"], res["file_name"]))
+    st = control(core, "state")
+    assert names[2][0] in st["certificates"] and names[1][0] in st["certificates"]
+    assert names[0][0] not in st["certificates"]  # beyond retain=1
+    for n in st["nodes"]:
+        assert names[0][1] not in n["files"] and names[1][1] in n["files"]
+    rb = run_module("ribbon_certificate", base_args(core, state="rollback", name_prefix="prune"))
+    assert rb["changed"] is True and rb["certificate_name"] == names[1][0], rb
+
+
+def test_info_reports_objects_binding_and_ha(core, run_module):
+    ensure_healthy(core)
+    info = run_module("ribbon_certificate_info", info_args(core))
+    assert info.get("failed") is not True, info
+    assert info["ha"]["pair"] is True and info["ha"]["in_sync"] is True and info["ha"]["active"] == "a"
+    bound = control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"]
+    assert info["bound"]["name"] == bound
+    assert any(c["name"] == bound and "defaultTlsProfile.serverCertName" in c["bound_by"] for c in info["certificates"])
+    control(core, "sync", {"status": "syncInProgress"})
+    try:
+        info = run_module("ribbon_certificate_info", info_args(core))
+        assert info["ha"]["in_sync"] is False and info["ha"]["problems"]
+    finally:
+        control(core, "sync", {"status": "syncCompleted"})
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"certificate": "not a pem"}, "certificate"),
+    ({"private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}, "private_key"),
+    ({"nodes": []}, "nodes"),
+    ({"pkcs12_passphrase": ""}, "pkcs12_passphrase"),
+    ({"api_url": "sbc.example.com"}, "api_url"),
+    ({"tls_profile": "x" * 30}, "tls_profile"),
+    ({"key_custody": "device"}, "key_custody"),
+])
+def test_bad_input_is_refused_before_the_device(core, ca, run_module, change, field):
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]])
+    other_cert, other_key = issue(ca, ["other.example.test"])
+    args = base_args(core, certificate=pem(cert), private_key=key_pem(key))
+    args.update(change)
+    before = len(control(core, "requests"))
+    res = run_module("ribbon_certificate", args)
+    assert res.get("failed") is True, res
+    assert res["msg"].startswith(f"{field}:"), res["msg"]
+    assert "Traceback" not in res["_stdout"]
+    # nothing reached the device (only our own /_control/requests calls are in the log)
+    log = control(core, "requests")
+    assert [r for r in log[before:] if not r[1].startswith("/_control/")] == []
+
+
+def test_key_mismatch_is_refused(core, ca, run_module):
+    cert, _key = issue(ca, [core["sip_tls"]["server_name"]])
+    _other, other_key = issue(ca, ["other.example.test"])
+    res = run_module("ribbon_certificate", base_args(core, certificate=pem(cert), private_key=key_pem(other_key)))
+    assert res.get("failed") is True and res["msg"].startswith("private_key:"), res

@@ -1,0 +1,3 @@
+from emulators.ribbon_core.server import main
+
+raise SystemExit(main())

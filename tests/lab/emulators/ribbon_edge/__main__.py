@@ -1,0 +1,3 @@
+from emulators.ribbon_edge.server import main
+
+raise SystemExit(main())
