@@ -1,0 +1,1 @@
+"""A fake Cloudflare API v4 (DNS records only), for the lab. See ``__main__.py``."""
