@@ -27,7 +27,7 @@ description:
   - Writes happen in the order key, certificate, trusted roots, verification, bindings, save. If a run stops half
     way, running the task again completes it.
 author:
-  - byoc.certificates contributors
+  - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._audiocodes
   - byoc.certificates._audiocodes.actiongroup

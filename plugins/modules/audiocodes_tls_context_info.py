@@ -16,7 +16,7 @@ description:
     and its active alarms.
   - The private key itself can never be read from the device; only its size and validity are returned.
 author:
-  - byoc.certificates contributors
+  - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._audiocodes
   - byoc.certificates._audiocodes.actiongroup

@@ -19,7 +19,7 @@ description:
     asking each server directly over TCP without recursion. While waiting, the action plugin prints progress.
   - Compares decoded TXT values, never their quoting, so a second run with the same values reports no change.
 author:
-  - byoc.certificates contributors (@byoc-certificates)
+  - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._attributes
   - byoc.certificates._attributes.ACTIONGROUP_DNS

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["up", "down", "show"])
     parser.add_argument("parts", nargs="*", help="lab parts to start (default: all)")
     parser.add_argument("--dir", default=os.environ.get("BYOC_LAB_DIR", str(REPO / ".lab")))
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     directory = Path(args.dir)
 
     if args.command == "up":
