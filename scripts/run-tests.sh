@@ -73,7 +73,7 @@ layer_molecule() {
   fi
   for scenario in extensions/molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$scenario")")
-    (HOME="$BYOC_TEST_HOME" "$bin/molecule" test -s "$name")
+    (HOME="$BYOC_TEST_HOME" NO_COLOR=1 ANSIBLE_NOCOLOR=1 "$bin/molecule" test -s "$name")
   done
 }
 
