@@ -1,0 +1,60 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+"""Connection options shared by the genesys_* modules (documented by the ``_genesys`` doc fragment)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.client import GenesysClient, resolve_api_url
+
+
+def connection_argument_spec() -> dict[str, dict[str, t.Any]]:
+    return {
+        "region": {"type": "str", "fallback": (env_fallback, ["GENESYS_CLOUD_REGION"])},
+        "api_url": {"type": "str"},
+        "client_id": {"type": "str", "fallback": (env_fallback, ["GENESYS_CLOUD_CLIENT_ID"])},
+        "client_secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["GENESYS_CLOUD_CLIENT_SECRET"])},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
+        "token_cache": {"type": "bool", "default": True},
+        "token_cache_dir": {"type": "path"},
+        "max_retry_after": {"type": "float", "default": 60.0},
+        "request_timeout": {"type": "float", "default": 30.0},
+    }
+
+
+def check_connection_params(params: dict) -> str:
+    """Validate the connection options (no network); return the API base URL."""
+    api_url = resolve_api_url(params.get("region"), params.get("api_url"))
+    if not params.get("client_id"):
+        raise InputError("client_id", "required; set client_id or the environment variable GENESYS_CLOUD_CLIENT_ID")
+    if not params.get("client_secret"):
+        raise InputError("client_secret", "required; set client_secret or the environment variable"
+                         " GENESYS_CLOUD_CLIENT_SECRET")
+    if params.get("max_retry_after") is not None and params["max_retry_after"] < 0:
+        raise InputError("max_retry_after", "must be 0 or more seconds")
+    if params.get("request_timeout") is not None and params["request_timeout"] <= 0:
+        raise InputError("request_timeout", "must be more than 0 seconds")
+    return api_url
+
+
+def client_from_params(params: dict, api_url: str) -> GenesysClient:
+    return GenesysClient(
+        api_url, params["client_id"], params["client_secret"], validate_certs=params.get("validate_certs", True),
+        ca_path=params.get("ca_path"), token_cache=params.get("token_cache", True),
+        token_cache_dir=params.get("token_cache_dir"), max_retry_after=params.get("max_retry_after", 60.0),
+        timeout=params.get("request_timeout", 30.0))
+
+
+def stats(client: GenesysClient) -> dict:
+    """What the run cost: returned as ``api`` by every genesys_* module."""
+    return {"requests": client.requests, "tokens_minted": client.tokens_minted,
+            "rate_limit_waits": list(client.rate_limit_waits)}

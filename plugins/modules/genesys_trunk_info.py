@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: genesys_trunk_info
+short_description: Health of many Genesys Cloud trunks in one call, optionally waiting until they are connected
+version_added: 0.1.0
+description:
+  - Reads the connection state of BYOC Premises (external) trunks, that is C(connectedStatus), the SIP OPTIONS state
+    of each proxy, and the C(errorInfo) that says why a trunk is down.
+  - Select trunks by id, by name, or by the SBC address (host or host:port) in their trunk base's
+    C(SIP Servers or Proxies) list. Without a selector, every external trunk of the org is returned.
+  - One poll reads every trunk with one paged listing (100 trunks per request), so checking 50 trunks costs one
+    request per poll, plus one request at the start when selecting by SBC address. This keeps well under the
+    300 requests per minute allowed per token.
+  - With O(wait=true), polls every O(poll_interval) seconds until all selected trunks are up, and fails after
+    O(timeout) seconds naming each trunk that is still down and why. The progress of each poll is in RV(progress).
+  - Uses the official Genesys Cloud Python SDK.
+author:
+  - byoc.certificates contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - byoc.certificates._genesys
+  - byoc.certificates._genesys.actiongroup
+  - byoc.certificates._attributes
+  - byoc.certificates._attributes.info_module
+options:
+  trunk_ids:
+    description: Ids of trunks (trunk instances).
+    type: list
+    elements: str
+    default: []
+  trunk_names:
+    description: Names of trunks or of their trunk base settings (case-insensitive). A name usually matches one trunk
+      per Edge.
+    type: list
+    elements: str
+    default: []
+  sbc_addresses:
+    description:
+      - SBC addresses as written in the trunk bases' server lists, for example V(sbc1.example.com:5061). A bare host
+        matches any port.
+    type: list
+    elements: str
+    default: []
+  wait:
+    description: Wait until every selected trunk is up (connected, every proxy answering SIP OPTIONS, in service).
+    type: bool
+    default: false
+  timeout:
+    description: With O(wait=true), give up after this many seconds.
+    type: float
+    default: 300
+  poll_interval:
+    description: With O(wait=true), seconds between polls.
+    type: float
+    default: 10
+seealso:
+  - module: byoc.certificates.genesys_edge_certificate
+"""
+
+EXAMPLES = r"""
+- name: After rotating the SBC certificates, wait until their trunks are connected again
+  byoc.certificates.genesys_trunk_info:
+    region: eu_west_1
+    sbc_addresses: "{{ groups['sbc_site_a'] | map('extract', hostvars, 'sip_tls_address') | list }}"
+    wait: true
+    timeout: 600
+  register: trunks
+
+- name: Show the trunks that are down and why
+  ansible.builtin.debug:
+    var: trunks.down
+"""
+
+RETURN = r"""
+trunks:
+  description: The selected trunks, as of the last poll.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Trunk id.
+      type: str
+      sample: 7d1d7f43-0a0e-4c54-a4f8-2ce59e0f0c3e
+    name:
+      description: Trunk name.
+      type: str
+      sample: SBC site A
+    edge:
+      description: The Edge of the trunk (C(id), C(name)).
+      type: dict
+      sample: {id: 9c2..., name: Edge 1}
+    trunk_base:
+      description: The trunk base settings (C(id), C(name)).
+      type: dict
+      sample: {id: 1f0..., name: SBC site A}
+    up:
+      description: Connected, every proxy answering SIP OPTIONS, in service.
+      type: bool
+      sample: true
+    connected:
+      description: C(connectedStatus.connected) as reported.
+      type: bool
+      sample: true
+    connected_since:
+      description: When the connected state last changed.
+      type: str
+      sample: "2026-11-25T19:21:51.309000+00:00"
+    in_service:
+      description: C(inService) (from the trunk base's C(trunk_enabled)).
+      type: bool
+      sample: true
+    enabled:
+      description: C(enabled) (the Edge is in service).
+      type: bool
+      sample: true
+    proxies:
+      description: SIP OPTIONS state per proxy (C(address), C(options_ok), C(since), C(error)).
+      type: list
+      elements: dict
+      sample: [{address: "sbc1.example.com:5061", options_ok: true, since: "2026-11-25T19:21:51+00:00", error: null}]
+    reasons:
+      description: Why the trunk is down, from C(errorInfo) and the states above; empty when it is up.
+      type: list
+      elements: str
+      sample: ["sbc1.example.com:5061: TLS certificate verification failed: unable to get local issuer certificate"]
+down:
+  description: The trunks that are down (C(id), C(name), C(edge), C(reasons)).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+all_up:
+  description: Every selected trunk is up.
+  returned: always
+  type: bool
+  sample: true
+up_count:
+  description: Number of selected trunks that are up.
+  returned: always
+  type: int
+  sample: 4
+total:
+  description: Number of selected trunks.
+  returned: always
+  type: int
+  sample: 4
+polls:
+  description: Number of polls made.
+  returned: always
+  type: int
+  sample: 1
+progress:
+  description: "One line per poll, for example C(poll 2 at 10s: 3/4 trunks up; down: SBC B on Edge 1)."
+  returned: always
+  type: list
+  elements: str
+  sample: ["poll 1 at 0s: 4/4 trunks up"]
+api:
+  description: What the run cost against the API (C(requests), C(tokens_minted), C(rate_limit_waits)).
+  returned: always
+  type: dict
+  sample: {requests: 2, tokens_minted: 0, rate_limit_waits: []}
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, WaitTimeout
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys import trunks as T
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.common import (
+    check_connection_params,
+    client_from_params,
+    connection_argument_spec,
+    stats,
+)
+from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
+
+API = "TelephonyProvidersEdgeApi"
+
+
+def work(module: AnsibleModule) -> dict:
+    p = module.params
+    for field in ("trunk_ids", "trunk_names", "sbc_addresses"):
+        for value in p[field]:
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(field, f"{value!r} is empty")
+    if p["timeout"] <= 0:
+        raise InputError("timeout", "must be more than 0 seconds")
+    if p["poll_interval"] <= 0:
+        raise InputError("poll_interval", "must be more than 0 seconds")
+    api_url = check_connection_params(p)
+    client = client_from_params(p, api_url)
+    client.connect()
+
+    bases: dict[str, dict] = {}
+    if p["sbc_addresses"]:
+        for base in client.list_all(API, "get_telephony_providers_edges_trunkbasesettings", expand=["properties"]):
+            wire = client.to_wire(base)
+            bases[wire["id"]] = wire
+
+    started = time.monotonic()
+    deadline = started + p["timeout"]
+    progress: list[str] = []
+    poll = 0
+    while True:
+        poll += 1
+        listing = client.list_all(API, "get_telephony_providers_edges_trunks", trunk_type="EXTERNAL")
+        wires = [client.to_wire(tr) for tr in listing]
+        chosen = T.select(wires, bases, p["trunk_ids"], p["trunk_names"], p["sbc_addresses"])
+        states = [T.health(tr) for tr in chosen]
+        line = T.progress_line(poll, time.monotonic() - started, states)
+        progress.append(line)
+        module.log(f"genesys_trunk_info: {line}")
+        all_up = all(s["up"] for s in states)
+        if all_up or not p["wait"]:
+            break
+        if time.monotonic() + p["poll_interval"] > deadline:
+            down = T.down_summary(states)
+            why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)
+            raise WaitTimeout(
+                f"{len(down)} of {len(states)} Genesys Cloud trunks were still down after {p['timeout']:g}s"
+                f" ({poll} polls at {api_url}): {why}. Check the SBCs' certificates and that their issuing CA is a"
+                " REMOTE certificate authority (genesys_edge_certificate).",
+                down=down, trunks=states, progress=progress, api=stats(client))
+        time.sleep(p["poll_interval"])
+
+    return {"changed": False, "trunks": states, "down": T.down_summary(states), "all_up": all_up,
+            "up_count": sum(1 for s in states if s["up"]), "total": len(states), "polls": poll,
+            "progress": progress, "api": stats(client)}
+
+
+def argument_spec() -> dict:
+    spec = connection_argument_spec()
+    spec.update(
+        trunk_ids={"type": "list", "elements": "str", "default": []},
+        trunk_names={"type": "list", "elements": "str", "default": []},
+        sbc_addresses={"type": "list", "elements": "str", "default": []},
+        wait={"type": "bool", "default": False},
+        timeout={"type": "float", "default": 300.0},
+        poll_interval={"type": "float", "default": 10.0},
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()

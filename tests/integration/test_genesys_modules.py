@@ -1,0 +1,311 @@
+"""The genesys_* modules against the lab's Genesys Cloud emulator (part ``genesys``).
+
+Every assertion about an effect is checked independently of the module's own answer: through the emulator's
+test-only control API (its stored state and request log), or with a real TLS handshake + SIP OPTIONS probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+import stat
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+
+from emulators.common.siptls import sip_options_probe  # noqa: E402
+
+CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+CAS = "/api/v2/telephony/providers/edges/certificateauthorities"
+
+
+class Genesys:
+    """The emulator as the tests see it: its lab.json description, the control API, and direct API calls."""
+
+    def __init__(self, desc: dict, ca_file: str, token_dir: str):
+        self.d = desc
+        self.ctx = ssl.create_default_context(cafile=ca_file)
+        self.ca_file = ca_file
+        self.token_dir = token_dir
+        self._token = None
+
+    def http(self, method: str, path: str, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        req = urllib.request.Request(self.d["api_url"] + path, data=data, headers=hdrs, method=method)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
+
+    def control(self, method: str, path: str, body=None):
+        status, data = self.http(method, "/_control" + path, body)
+        assert status == 200, (path, status, data)
+        return data
+
+    def state(self) -> dict:
+        return self.control("GET", "/state")
+
+    def token(self) -> str:
+        import base64
+
+        auth = base64.b64encode(f"{self.d['client_id']}:{self.d['client_secret']}".encode()).decode()
+        req = urllib.request.Request(self.d["api_url"] + "/oauth/token", data=b"grant_type=client_credentials",
+                                     headers={"Authorization": f"Basic {auth}",
+                                              "Content-Type": "application/x-www-form-urlencoded"}, method="POST")
+        with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
+            return json.loads(resp.read())["access_token"]
+
+    def api(self, method: str, path: str, body=None):
+        for _attempt in range(2):
+            if self._token is None:
+                self._token = self.token()
+            status, data = self.http(method, path, body, {"Authorization": f"Bearer {self._token}"})
+            if status != 401:
+                break
+            self._token = None
+        return status, data
+
+    def add_remote(self, pem: str, name: str = "test CA", services=("SIP",)) -> str:
+        status, data = self.api("POST", CAS, {"name": name, "certificate": pem, "type": "REMOTE",
+                                              "services": list(services)})
+        assert status == 200, data
+        return data["id"]
+
+    def wait_round(self) -> dict:
+        return self.control("POST", "/health/wait", {"rounds": 1, "timeout": 30})
+
+    def args(self, **extra) -> dict:
+        base = {"api_url": self.d["api_url"], "client_id": self.d["client_id"],
+                "client_secret": self.d["client_secret"], "ca_path": self.ca_file, "token_cache_dir": self.token_dir}
+        base.update(extra)
+        return base
+
+    def pem(self, key: str) -> str:
+        return Path(self.d["sbc_ca"][key]).read_text()
+
+    def requests(self) -> list[dict]:
+        return self.control("GET", "/requests")["requests"]
+
+
+def fp_of(pem: str) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    return x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256()).hex()
+
+
+def remote(state: dict) -> list[dict]:
+    return [c for c in state["certificate_authorities"] if c["type"] == "REMOTE"]
+
+
+@pytest.fixture(scope="module")
+def genesys(lab, tmp_path_factory):
+    desc = lab.part("genesys")
+    return Genesys(desc, lab.ca_file, str(tmp_path_factory.mktemp("genesys-tokens")))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    # The SDK reads ~/.genesyscloudpython (genesys-cloud-api.md §4.4): run every module with an empty HOME.
+    return {"HOME": str(tmp_path_factory.mktemp("home"))}
+
+
+@pytest.fixture(autouse=True)
+def clean(genesys):
+    genesys.control("POST", "/reset")
+    genesys.control("POST", "/requests/reset")
+    yield
+    genesys.control("DELETE", "/faults")
+
+
+@pytest.fixture
+def run(run_module, home):
+    def _run(name, args, **kw):
+        return run_module(name, args, env=home, **kw)
+    return _run
+
+
+# -- genesys_edge_certificate ------------------------------------------------------------------------------
+def test_chain_check_mode_then_create_then_idempotent(genesys, run):
+    chain = genesys.pem("chain_pem_file")
+    want = sorted(fp_of(p) for p in CERT_RE.findall(chain))
+
+    res = run("genesys_edge_certificate", genesys.args(certificate=chain), check=True, diff=True)
+    assert res["changed"] is True, res
+    assert sorted(res["diff"]["after"]["remote_certificate_authorities"]) == want
+    assert res["diff"]["before"]["remote_certificate_authorities"] == {}
+    assert remote(genesys.state()) == [], "check mode must not write"
+    assert not [r for r in genesys.requests() if r["method"] != "GET" and r["path"] != "/oauth/token"]
+
+    res = run("genesys_edge_certificate", genesys.args(certificate=chain), diff=True)
+    assert res["changed"] is True, res
+    stored = remote(genesys.state())
+    # One entry per CA certificate of the chain, keyed by fingerprint, services defaulting to SIP.
+    assert sorted(fp for c in stored for fp in c["fingerprints"]) == want
+    assert all(len(c["fingerprints"]) == 1 and c["services"] == ["SIP"] for c in stored)
+
+    res = run("genesys_edge_certificate", genesys.args(certificate=chain))
+    assert res["changed"] is False, res
+    assert {a["action"] for a in res["authorities"]} == {"none"}
+    assert [r["method"] for r in genesys.requests() if r["path"].startswith(CAS)].count("POST") == 2
+
+
+def test_absent_removes_only_remote_and_managed_is_refused(genesys, run):
+    root = genesys.pem("root_pem_file")
+    inter = genesys.pem("intermediate_pem_file")
+    genesys.add_remote(root, "root")
+    genesys.add_remote(inter, "issuing")
+    managed_pem = Path(genesys.d["managed_ca_pem_file"]).read_text()
+
+    res = run("genesys_edge_certificate", genesys.args(state="absent", certificate=managed_pem + root))
+    assert res.get("failed") is True, res
+    assert "MANAGED" in res["msg"] and "certificate" in res["msg"], res["msg"]
+    assert len(remote(genesys.state())) == 2, "nothing may be removed when the MANAGED CA is aimed at"
+    assert not [r for r in genesys.requests() if r["method"] == "DELETE"]
+
+    res = run("genesys_edge_certificate", genesys.args(state="absent", fingerprints=[fp_of(root)]))
+    assert res["changed"] is True, res
+    state = genesys.state()
+    assert [c["fingerprints"] for c in remote(state)] == [[fp_of(inter)]]
+    assert [c["type"] for c in state["certificate_authorities"]].count("MANAGED") == 1
+
+
+def test_bad_pem_fails_before_any_request(genesys, run):
+    res = run("genesys_edge_certificate", genesys.args(certificate="-----BEGIN CERTIFICATE-----\nnot base64!\n"))
+    assert res.get("failed") is True
+    assert res["msg"].startswith("certificate:"), res["msg"]
+    assert "Traceback" not in res["_stdout"]
+    assert genesys.requests() == [], "bad input must be refused before the API is touched"
+
+
+def test_leaf_certificate_is_refused(genesys, run):
+    leaf = Path(genesys.d["responders"][0]["cert_file"]).read_text()
+    res = run("genesys_edge_certificate", genesys.args(certificate=leaf))
+    assert res.get("failed") is True and "not a CA certificate" in res["msg"], res
+    assert genesys.requests() == []
+
+
+def test_version_conflict_is_reread_and_retried(genesys, run):
+    inter = genesys.pem("intermediate_pem_file")
+    ca_id = genesys.add_remote(inter, "old name")
+    # Another writer changes the entry between our read and our PUT (its version moves on once).
+    genesys.control("POST", "/faults", {"conflict": {"count": 1}})
+    res = run("genesys_edge_certificate", genesys.args(certificate=inter, name="SBC issuing CA"))
+    assert res["changed"] is True, res
+    entry = next(c for c in genesys.state()["certificate_authorities"] if c["id"] == ca_id)
+    assert entry["name"] == "SBC issuing CA"
+    assert entry["version"] == 3  # 1, bumped by the other writer, then our retried write
+    puts = [r["status"] for r in genesys.requests() if r["method"] == "PUT"]
+    assert puts == [409, 200], puts
+
+
+def test_token_expiring_mid_run_is_replaced_once(genesys, run):
+    inter = genesys.pem("intermediate_pem_file")
+    ca_id = genesys.add_remote(inter, "issuing")
+    before = genesys.state()["tokens_minted"]
+    # The token dies after the next API request: the list call succeeds, the GET of the entry meets a 401.
+    genesys.control("POST", "/faults", {"expire_tokens": {"after_requests": 1}})
+    res = run("genesys_edge_certificate", genesys.args(certificate=inter, name="renamed"))
+    assert res["changed"] is True, res
+    assert next(c for c in genesys.state()["certificate_authorities"] if c["id"] == ca_id)["name"] == "renamed"
+    statuses = [r["status"] for r in genesys.requests() if r["path"] != "/oauth/token"]
+    assert 401 in statuses, statuses
+    assert genesys.state()["tokens_minted"] - before <= 2  # at most the cached one (if absent) + one re-auth
+    assert res["api"]["tokens_minted"] == 1
+
+
+def test_wrong_client_secret(genesys, run):
+    secret = "definitely-not-the-secret"
+    res = run("genesys_edge_certificate_info", genesys.args(client_secret=secret))
+    assert res.get("failed") is True, res
+    assert "client_id" in res["msg"] and "client_secret" in res["msg"] and "oauth/token" in res["msg"], res["msg"]
+    assert secret not in res["_stdout"]
+    assert genesys.state()["token_failures"] >= 1
+
+
+# -- rate limiting --------------------------------------------------------------------------------------------
+def test_429_storm_and_5xx_are_waited_out_within_the_cap(genesys, run):
+    genesys.control("POST", "/faults", {"errors": {"count": 2, "status": 503},
+                                        "rate_limit": {"count": 3, "retry_after": 1}})
+    res = run("genesys_edge_certificate_info", genesys.args(max_retry_after=5, type="MANAGED"))
+    assert res.get("failed") is not True, res
+    assert res["api"]["rate_limit_waits"] == [1.0, 1.0, 1.0]
+    assert [r["status"] for r in genesys.requests() if r["path"] == CAS] == [429, 429, 429, 503, 503, 200]
+    assert [a["type"] for a in res["authorities"]] == ["MANAGED"]
+    assert Path(genesys.d["managed_ca_pem_file"]).read_text().strip() == res["managed_ca"]["certificate"].strip()
+    # The token cache is private.
+    files = list(Path(genesys.token_dir).glob("token-*.json"))
+    assert files and all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
+    assert stat.S_IMODE(os.stat(genesys.token_dir).st_mode) & 0o077 == 0
+
+
+def test_429_beyond_the_cap_fails_clearly(genesys, run):
+    genesys.control("POST", "/faults", {"rate_limit": {"count": 100, "retry_after": 30}})
+    res = run("genesys_edge_certificate_info", genesys.args(max_retry_after=2))
+    assert res.get("failed") is True, res
+    assert "429" in res["msg"] and "max_retry_after" in res["msg"] and "30" in res["msg"], res["msg"]
+    assert [r["status"] for r in genesys.requests() if r["path"] == CAS] == [429]  # no waiting, no hammering
+
+
+# -- trunk health ---------------------------------------------------------------------------------------------
+def test_trunk_health_follows_the_trust_store(genesys, run):
+    chain = genesys.pem("chain_pem_file")
+    inter = genesys.pem("intermediate_pem_file")
+    root = genesys.pem("root_pem_file")
+    responders = genesys.d["responders"]
+    addresses = [r["address"] for r in responders]
+
+    # Nothing trusted yet: every trunk is down and says why.
+    genesys.wait_round()
+    res = run("genesys_trunk_info", genesys.args(sbc_addresses=addresses))
+    assert res["all_up"] is False and res["total"] == len(genesys.d["trunks"]), res
+    assert all("certificate verif" in " ".join(d["reasons"]) for d in res["down"]), res["down"]
+
+    # Trust the chain; wait until connected (progress shown per poll).
+    run("genesys_edge_certificate", genesys.args(certificate=chain))
+    res = run("genesys_trunk_info", genesys.args(sbc_addresses=addresses, wait=True, poll_interval=0.5, timeout=60))
+    assert res["all_up"] is True, res
+    assert res["progress"] and res["progress"][-1].endswith(f"{res['total']}/{res['total']} trunks up")
+    assert all(t["connected"] for t in genesys.state()["trunks"])
+    # Independently: a real handshake + OPTIONS with only those CAs succeeds.
+    host, port = responders[0]["address"].split(":")
+    assert sip_options_probe(host, int(port), cadata=chain, server_name=host)["ok"] is True
+
+    # Remove the CA that signs the responders' certificates: down within one polling round.
+    res = run("genesys_edge_certificate", genesys.args(state="absent", certificate=inter))
+    assert res["changed"] is True
+    genesys.wait_round()
+    res = run("genesys_trunk_info", genesys.args(trunk_names=["Lab SBC 1"]))
+    assert res["all_up"] is False and res["total"] == 1, res
+    assert "certificate verif" in res["down"][0]["reasons"][0], res["down"]
+    assert sip_options_probe(host, int(port), cadata=root, server_name=host)["ok"] is False
+
+    # Restore it: reconnected.
+    run("genesys_edge_certificate", genesys.args(certificate=inter))
+    ids = [t["id"] for t in genesys.d["trunks"]]
+    res = run("genesys_trunk_info", genesys.args(trunk_ids=ids, wait=True, poll_interval=0.5, timeout=60))
+    assert res["all_up"] is True and res["total"] == len(ids), res
+    assert all(t["connected"] for t in genesys.state()["trunks"])
+
+
+def test_trunk_wait_times_out_naming_each_down_trunk(genesys, run):
+    res = run("genesys_trunk_info", genesys.args(trunk_names=["Lab SBC 3"], wait=True, poll_interval=0.5, timeout=1.5))
+    assert res.get("failed") is True, res
+    assert "still down" in res["msg"] and "Lab SBC 3 on Lab Edge 1" in res["msg"] and "Lab Edge 2" in res["msg"]
+    assert len(res["down"]) == 2 and res["progress"][-1].startswith("poll ")
+
+
+def test_unknown_selector_is_reported(genesys, run):
+    res = run("genesys_trunk_info", genesys.args(sbc_addresses=["192.0.2.1:5061"]))
+    assert res.get("failed") is True and "sbc_addresses: 192.0.2.1:5061" in res["msg"], res

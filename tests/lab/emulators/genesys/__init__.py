@@ -1,0 +1,1 @@
+"""Genesys Cloud emulator for the lab (test-only). See ``server.py``."""
