@@ -11,16 +11,10 @@ nothing to change and only wait. After each round that is not done, one progress
 
 from __future__ import annotations
 
-import math
-import time
-
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
-
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.record import wait_summary
-
-display = Display()
+from ansible_collections.byoc.certificates.plugins.plugin_utils._rounds import run_in_rounds
 
 MODULE = "byoc.certificates.dns01_record"
 ROUND_SECONDS = 10
@@ -42,30 +36,24 @@ class ActionModule(ActionBase):
             return result
 
         user_return = args.get("on_wait_timeout", "fail") == "return"
-        start = time.monotonic()
-        changed, waited, writer, last = False, 0.0, None, None
-        while True:
-            remaining = total - (time.monotonic() - start)
-            round_args = dict(args, wait_timeout=max(0, min(ROUND_SECONDS, int(math.ceil(remaining)))),
-                              on_wait_timeout="return")
-            last = self._execute_module(module_name=MODULE, module_args=round_args, task_vars=task_vars)
-            if last.get("failed"):
-                last["changed"] = changed or bool(last.get("changed"))
-                result.update(last)
-                return result
-            changed = changed or bool(last.get("changed"))
-            waited += float(last.get("wait_seconds") or 0)
-            if writer is None and (last.get("added") or last.get("removed")):
-                writer = last
-            if last.get("propagated"):
-                break
-            elapsed = time.monotonic() - start
-            statuses = last.get("nameserver_status") or []
-            display.display(
-                f"dns01_record: waiting for TXT {last.get('record')} on {len(statuses)} nameservers,"
-                f" {elapsed:.0f}s of {total}s: {wait_summary(last.get('record'), statuses, args.get('state', 'present'))}")
-            if elapsed >= total:
-                break
+        state = args.get("state", "present")
+
+        def progress(res, elapsed):
+            statuses = res.get("nameserver_status") or []
+            return (f"dns01_record: waiting for TXT {res.get('record')} on {len(statuses)} nameservers,"
+                    f" {elapsed:.0f}s of {total}s: {wait_summary(res.get('record'), statuses, state)}")
+
+        rounds = run_in_rounds(
+            lambda a: self._execute_module(module_name=MODULE, module_args=a, task_vars=task_vars), args,
+            total=total, round_seconds=ROUND_SECONDS, done=lambda res: bool(res.get("propagated")),
+            round_args=lambda a, secs: dict(a, wait_timeout=secs, on_wait_timeout="return"), progress=progress)
+        last, changed = rounds.last, rounds.changed
+        if rounds.failed:
+            result.update(last)
+            result["changed"] = changed
+            return result
+        waited = sum(float(r.get("wait_seconds") or 0) for r in rounds.results)
+        writer = next((r for r in rounds.results if r.get("added") or r.get("removed")), None)
 
         result.update(last)
         result["changed"] = changed
@@ -79,10 +67,10 @@ class ActionModule(ActionBase):
             statuses = last.get("nameserver_status") or []
             result["failed"] = True
             result["msg"] = (
-                f"Timed out (wait_timeout {total}s, {time.monotonic() - start:.0f}s elapsed) waiting for all"
+                f"Timed out (wait_timeout {total}s, {rounds.elapsed:.0f}s elapsed) waiting for all"
                 f" {len(statuses)} nameservers of {last.get('zone')} to"
-                f" {'serve' if args.get('state', 'present') == 'present' else 'stop serving'} the TXT values at"
-                f" {last.get('record')}: {wait_summary(last.get('record'), statuses, args.get('state', 'present'))}."
+                f" {'serve' if state == 'present' else 'stop serving'} the TXT values at"
+                f" {last.get('record')}: {wait_summary(last.get('record'), statuses, state)}."
                 " Check that the secondaries receive NOTIFY and zone transfers from the primary (or the provider has"
                 " finished publishing), or raise wait_timeout.")
         return result

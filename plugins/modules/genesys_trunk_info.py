@@ -18,7 +18,8 @@ description:
     request per poll, plus one request at the start when selecting by SBC address. This keeps well under the
     300 requests per minute allowed per token.
   - With O(wait=true), polls every O(poll_interval) seconds until all selected trunks are up, and fails after
-    O(timeout) seconds naming each trunk that is still down and why. The progress of each poll is in RV(progress).
+    O(timeout) seconds naming each trunk that is still down and why. While it waits, a progress line is printed
+    about every 30 seconds; every poll is also listed in RV(progress).
   - Uses the official Genesys Cloud Python SDK.
 author:
   - byoc.certificates contributors (!UNKNOWN)
@@ -58,6 +59,15 @@ options:
     description: With O(wait=true), seconds between polls.
     type: float
     default: 10
+  on_timeout:
+    description:
+      - What to do when O(wait=true) and some trunks are still down after O(timeout) seconds.
+      - V(fail) fails the task naming each trunk that is down and why.
+      - V(return) returns normally with RV(all_up=false) and the same details, for playbooks that decide themselves.
+      - While waiting, the task prints one progress line per poll round (trunks up, which are down).
+    type: str
+    choices: [fail, return]
+    default: fail
 seealso:
   - module: byoc.certificates.genesys_edge_certificate
 """
@@ -222,6 +232,8 @@ def work(module: AnsibleModule) -> dict:
         if all_up or not p["wait"]:
             break
         if time.monotonic() + p["poll_interval"] > deadline:
+            if p["on_timeout"] == "return":
+                break
             down = T.down_summary(states)
             why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)
             raise WaitTimeout(
@@ -245,6 +257,7 @@ def argument_spec() -> dict:
         wait={"type": "bool", "default": False},
         timeout={"type": "float", "default": 300.0},
         poll_interval={"type": "float", "default": 10.0},
+        on_timeout={"type": "str", "choices": ["fail", "return"], "default": "fail"},
     )
     return spec
 

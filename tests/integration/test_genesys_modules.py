@@ -304,6 +304,16 @@ def test_trunk_wait_times_out_naming_each_down_trunk(genesys, run):
     assert res.get("failed") is True, res
     assert "still down" in res["msg"] and "Lab SBC 3 on Lab Edge 1" in res["msg"] and "Lab Edge 2" in res["msg"]
     assert len(res["down"]) == 2 and res["progress"][-1].startswith("poll ")
+    # The wait is visible while it happens (the action plugin prints between rounds), naming what is down.
+    assert "genesys_trunk_info: waiting for 2 trunks to be connected" in res["_stdout"], res["_stdout"]
+    assert "down: Lab SBC 3 on Lab Edge" in res["_stdout"]
+
+
+def test_trunk_wait_can_return_instead_of_failing(genesys, run):
+    res = run("genesys_trunk_info", genesys.args(trunk_names=["Lab SBC 3"], wait=True, poll_interval=0.5, timeout=1.5,
+                                                  on_timeout="return"))
+    assert res.get("failed") is not True, res
+    assert res["all_up"] is False and len(res["down"]) == 2 and res["polls"] >= 1
 
 
 def test_unknown_selector_is_reported(genesys, run):
