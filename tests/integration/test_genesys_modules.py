@@ -310,8 +310,8 @@ def test_trunk_wait_times_out_naming_each_down_trunk(genesys, run):
 
 
 def test_trunk_wait_can_return_instead_of_failing(genesys, run):
-    res = run("genesys_trunk_info", genesys.args(trunk_names=["Lab SBC 3"], wait=True, poll_interval=0.5, timeout=1.5,
-                                                  on_timeout="return"))
+    args = genesys.args(trunk_names=["Lab SBC 3"], wait=True, poll_interval=0.5, timeout=1.5, on_timeout="return")
+    res = run("genesys_trunk_info", args)
     assert res.get("failed") is not True, res
     assert res["all_up"] is False and len(res["down"]) == 2 and res["polls"] >= 1
 
