@@ -13,8 +13,8 @@ export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 export ANSIBLE_NOCOLOR="${ANSIBLE_NOCOLOR:-1}"
 lab_dir="${BYOC_LAB_DIR:-$repo/.lab}"
 
-echo "==> starting the lab in $lab_dir (BIND9 with TSIG + Pebble 2.10)"
-"$bin/python" tests/lab/lab.py up --dir "$lab_dir" bind pebble
+echo "==> starting the lab in $lab_dir (BIND9 with TSIG, a recursive resolver, Pebble 2.10)"
+"$bin/python" tests/lab/lab.py up --dir "$lab_dir" bind pebble-dns
 trap '"$bin/python" tests/lab/lab.py down --dir "$lab_dir"' EXIT
 
 echo "==> issuing a certificate over ACME DNS-01"

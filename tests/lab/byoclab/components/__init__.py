@@ -13,6 +13,7 @@ PARTS = [
     "pebble",
     "acme2certifier",
     "cloudflare",
+    "resolver",
     "genesys",
     "audiocodes",
     "ribbon_core",

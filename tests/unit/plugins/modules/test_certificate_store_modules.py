@@ -1,0 +1,113 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""certificate_store, certificate_store_info and certificate_renewal_decision: the modules' work() with their
+real argument defaults, on the filesystem backend (no network)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import ByocError, InputError
+from ansible_collections.byoc.certificates.plugins.modules import certificate_renewal_decision as decision_mod
+from ansible_collections.byoc.certificates.plugins.modules import certificate_store as store_mod
+from ansible_collections.byoc.certificates.plugins.modules import certificate_store_info as info_mod
+
+PASS = "unit-test-passphrase"
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False, diff=False, no_log=False):
+        self.params, self.check_mode, self._diff, self.no_log = params, check_mode, diff, no_log
+
+
+def defaults(**params):
+    base = {"backend": "filesystem", "path": None, "s3": None, "group": "g1", "passphrase": PASS,
+            "certificate": None, "chain": None, "fullchain": None, "privatekey_content": None,
+            "privatekey_path": None, "privatekey_passphrase": None, "order_uri": None, "account": None, "ari": None,
+            "last_order_url": None, "failure": None, "clear_backoff": False,
+            "backoff_schedule": [60, 600, 6000, 86400], "lock": None, "lock_owner": None, "lock_ttl": 3600,
+            "now": None, "account_directory": None, "export_dir": None, "return_private_keys": False}
+    base.update(params)
+    return base
+
+
+def make_cert(name="a.example.test", days=90):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit CA")]))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def test_store_then_info_then_decide(tmp_path):
+    cert, key = make_cert()
+    path = str(tmp_path)
+    r = store_mod.work(FakeModule(defaults(path=path, certificate=cert, privatekey_content=key), diff=True))
+    assert r["changed"] and r["rotated"] and r["revision"] == 1
+    assert "PRIVATE KEY" not in json.dumps(r)  # not in the result, not in the diff
+    assert r["diff"]["before"]["current"] is None and r["diff"]["after"]["current"]["fingerprint"]
+    again = store_mod.work(FakeModule(defaults(path=path, certificate=cert, privatekey_content=key)))
+    assert again["changed"] is False
+
+    got = info_mod.work(FakeModule(defaults(path=path)))
+    assert got["exists"] and got["current"]["key_matches"] is True and "privatekey" not in got["current"]
+    with pytest.raises(InputError, match="no_log"):
+        info_mod.work(FakeModule(defaults(path=path, return_private_keys=True)))
+    keys = info_mod.work(FakeModule(defaults(path=path, return_private_keys=True), no_log=True))
+    assert keys["current"]["privatekey"].startswith("-----BEGIN PRIVATE KEY-----")
+
+    d = decision_mod.work(FakeModule({
+        "group": "g1", "names": ["a.example.test"], "current": got["current"], "key_type": "ecdsa-secp256r1",
+        "force": False, "backoff": got["backoff"], "ignore_backoff": False, "use_ari": True, "ari": None,
+        "renew_fraction": 0.3333, "short_lived_fraction": 0.5, "short_lived_days": 10, "stagger_fraction": 0.1,
+        "now": None}))
+    assert d["renew"] is False and d["changed"] is False and d["trigger"] == "lifetime"
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    cert, key = make_cert()
+    r = store_mod.work(FakeModule(defaults(path=str(tmp_path), certificate=cert, privatekey_content=key),
+                                  check_mode=True))
+    assert r["changed"] is True
+    assert not (tmp_path / "g1").exists()
+
+
+def test_decision_input_errors_name_the_field():
+    base = {"group": "g1", "names": ["a.example.test"], "current": None, "key_type": None, "force": False,
+            "backoff": None, "ignore_backoff": False, "use_ari": True, "ari": None, "renew_fraction": 0.3333,
+            "short_lived_fraction": 0.5, "short_lived_days": 10, "stagger_fraction": 0.1, "now": None}
+    for change, field in (({"renew_fraction": 1.5}, "renew_fraction"), ({"names": [" "]}, "names"),
+                          ({"now": "tomorrow"}, "now"),
+                          ({"ari": {"window_start": "2026-01-01T00:00:00Z", "window_end": None, "cert_id": None,
+                                    "explanation_url": None}}, "ari"),
+                          ({"current": {"certificate": "not a pem"}}, "current.certificate")):
+        with pytest.raises(InputError) as err:
+            decision_mod.work(FakeModule({**base, **change}))
+        assert err.value.field == field
+
+
+def test_lock_owner_required_and_failure_recorded(tmp_path):
+    with pytest.raises(InputError, match="lock_owner"):
+        store_mod.work(FakeModule(defaults(path=str(tmp_path), lock="acquire")))
+    r = store_mod.work(FakeModule(defaults(path=str(tmp_path), failure={"msg": "boom", "retry_after": None},
+                                           now="2026-11-01T00:00:00Z")))
+    assert r["backoff"]["next_attempt"] == "2026-11-01T00:01:00Z"
+    r = store_mod.work(FakeModule(defaults(path=str(tmp_path), lock="acquire", lock_owner="a")))
+    with pytest.raises(ByocError, match="locked by another run"):
+        store_mod.work(FakeModule(defaults(path=str(tmp_path), last_order_url="x", lock_owner="b")))
