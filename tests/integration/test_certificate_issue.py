@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import importlib.util
 import json
 import re
 import sqlite3
@@ -29,16 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 
-def _load_conftest():
-    # pytest's importlib mode does not make conftest importable by name; load the shared helpers by path.
-    spec = importlib.util.spec_from_file_location("byoc_integration_conftest_ci", Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_CONFTEST = _load_conftest()
-run_playbook = _CONFTEST.run_playbook
+from byoc_harness import run_playbook  # noqa: E402  (tests/integration is on sys.path via conftest)
 
 PASSPHRASE = "issue-passphrase-" + uuid.uuid4().hex[:12]
 UA = {"User-Agent": "byoc-tests/1"}

@@ -21,19 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pathlib import Path
-import importlib.util
 
 
-def _load_conftest():
-    # pytest's importlib mode does not make conftest importable by name; load the shared helpers by path.
-    spec = importlib.util.spec_from_file_location("byoc_integration_conftest", Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_conftest = _load_conftest()
-REPO, run_playbook = _conftest.REPO, _conftest.run_playbook
+from byoc_harness import REPO, run_playbook  # noqa: E402  (tests/integration is on sys.path via conftest)
 
 PASSPHRASE = "store-passphrase-" + uuid.uuid4().hex[:8]
 
