@@ -28,4 +28,3 @@ def lab():
 @pytest.fixture(scope="session")
 def run_module():
     return ModuleRunner()
-

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 
-from byoc_harness import run_playbook  # noqa: E402  (tests/integration is on sys.path via conftest)
+from byoc_harness import REPO, ansible_env, run_playbook  # noqa: E402  (on sys.path via conftest)
 
 PASSPHRASE = "issue-passphrase-" + uuid.uuid4().hex[:12]
 UA = {"User-Agent": "byoc-tests/1"}
@@ -115,14 +115,13 @@ class Role:
         mode: "0600"
       changed_when: false
 """)
-        conf = _CONFTEST
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(play),
                "-e", f"@{vars_file}"]
         if verbosity:
             cmd.append("-" + "v" * verbosity)
-        env = conf.ansible_env({"BYOC_STORE_PASSPHRASE": PASSPHRASE})
+        env = ansible_env({"BYOC_STORE_PASSPHRASE": PASSPHRASE})
         env["ANSIBLE_STDOUT_CALLBACK"] = "default"
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=conf.REPO, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=REPO, check=False)
         proc.result = json.loads(result.read_text()) if result.exists() else None
         return proc
 

@@ -20,10 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pathlib import Path
-
-
-from byoc_harness import REPO, run_playbook  # noqa: E402  (tests/integration is on sys.path via conftest)
+from byoc_harness import REPO, run_playbook  # noqa: E402  (on sys.path via conftest)
 
 PASSPHRASE = "store-passphrase-" + uuid.uuid4().hex[:8]
 
