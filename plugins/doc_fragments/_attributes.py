@@ -35,6 +35,7 @@ attributes:
     support: full
 """
 
+    # One fragment per action group in meta/runtime.yml.
     ACTIONGROUP_DNS = r"""
 options: {}
 attributes:
@@ -43,4 +44,44 @@ attributes:
     support: full
     membership:
       - byoc.certificates.dns
+"""
+
+    ACTIONGROUP_GENESYS = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.genesys) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.genesys
+"""
+
+    ACTIONGROUP_AUDIOCODES = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.audiocodes) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.audiocodes
+"""
+
+    ACTIONGROUP_RIBBON = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.ribbon) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.ribbon
+"""
+
+    ACTIONGROUP_STORE = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.store) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.store
 """

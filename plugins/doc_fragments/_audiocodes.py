@@ -58,14 +58,3 @@ options:
     type: int
     default: 30
 """
-
-    # The action group (module_defaults) of the AudioCodes modules.
-    ACTIONGROUP = r"""
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/byoc.certificates.audiocodes) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - byoc.certificates.audiocodes
-"""

@@ -72,14 +72,3 @@ notes:
   - The SDK is imported with C(HOME) pointed at an empty directory and its configuration live-reload switched off,
     so C(~/.genesyscloudpython/config) never changes the host, the gateway or the logging.
 """
-
-    # The action group; in _genesys rather than _attributes so that this fragment stays self-contained.
-    ACTIONGROUP = r"""
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/byoc.certificates.genesys) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - byoc.certificates.genesys
-"""

@@ -117,13 +117,3 @@ requirements:
   - cryptography
   - paramiko (platform V(core), for SFTP)
 """
-
-    ACTIONGROUP = r"""
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/byoc.certificates.ribbon) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - byoc.certificates.ribbon
-"""

@@ -80,13 +80,3 @@ options:
         community.crypto (C(privatekey_passphrase), C(account_key_passphrase)) or openssl.
     type: str
 """
-
-    ACTIONGROUP_STORE = r"""
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/byoc.certificates.store) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - byoc.certificates.store
-"""

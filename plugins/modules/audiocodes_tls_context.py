@@ -30,7 +30,7 @@ author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._audiocodes
-  - byoc.certificates._audiocodes.actiongroup
+  - byoc.certificates._attributes.ACTIONGROUP_AUDIOCODES
   - byoc.certificates._attributes
 attributes:
   check_mode:

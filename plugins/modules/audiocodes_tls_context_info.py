@@ -19,7 +19,7 @@ author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._audiocodes
-  - byoc.certificates._audiocodes.actiongroup
+  - byoc.certificates._attributes.ACTIONGROUP_AUDIOCODES
   - byoc.certificates._attributes
   - byoc.certificates._attributes.info_module
 options:

@@ -24,7 +24,7 @@ author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._store
-  - byoc.certificates._store.ACTIONGROUP_STORE
+  - byoc.certificates._attributes.ACTIONGROUP_STORE
   - byoc.certificates._attributes
 attributes:
   check_mode:

@@ -25,7 +25,7 @@ author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._genesys
-  - byoc.certificates._genesys.actiongroup
+  - byoc.certificates._attributes.ACTIONGROUP_GENESYS
   - byoc.certificates._attributes
   - byoc.certificates._attributes.info_module
 options:

@@ -33,7 +33,7 @@ author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
   - byoc.certificates._ribbon
-  - byoc.certificates._ribbon.ACTIONGROUP
+  - byoc.certificates._attributes.ACTIONGROUP_RIBBON
   - byoc.certificates._attributes
 attributes:
   check_mode:

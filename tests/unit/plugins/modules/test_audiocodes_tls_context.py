@@ -47,14 +47,6 @@ def test_secrets_no_log_and_env_fallbacks(module):
         assert spec["private_key_passphrase"]["no_log"] is True
 
 
-def test_action_group_documented():
-    group = yaml.safe_load(fragment.ModuleDocFragment.ACTIONGROUP)
-    assert group["attributes"]["action_group"]["membership"] == ["byoc.certificates.audiocodes"]
-    for module in (mod, info_mod):
-        assert "byoc.certificates._audiocodes.actiongroup" in yaml.safe_load(module.DOCUMENTATION)[
-            "extends_documentation_fragment"]
-
-
 def _run(module, args, capsys):
     with patch_module_args(args), pytest.raises(SystemExit):
         module.main()

@@ -39,8 +39,6 @@ def test_docs_match_argspec(module):
         assert docs[name].get("choices") == opt.get("choices"), name
     for doc in (module.EXAMPLES, module.RETURN):
         assert yaml.safe_load(doc)
-    assert "byoc.certificates._genesys.actiongroup" in yaml.safe_load(module.DOCUMENTATION)[
-        "extends_documentation_fragment"]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=IDS)
@@ -51,11 +49,6 @@ def test_secret_no_log_env_fallbacks_tls_on(module):
     assert spec["client_id"]["fallback"][1] == ["GENESYS_CLOUD_CLIENT_ID"]
     assert spec["region"]["fallback"][1] == ["GENESYS_CLOUD_REGION"]
     assert spec["validate_certs"]["default"] is True
-
-
-def test_action_group_documented():
-    group = yaml.safe_load(fragment.ModuleDocFragment.ACTIONGROUP)
-    assert group["attributes"]["action_group"]["membership"] == ["byoc.certificates.genesys"]
 
 
 def _run(module, args, capsys, check=False):
