@@ -75,6 +75,12 @@ layer_molecule() {
   fi
   for scenario in extensions/molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$scenario")")
+    # Molecule keeps per-scenario state between runs ("instances already prepared" would skip prepare, which
+    # starts the lab). Stop whatever lab an interrupted run left, then reset the scenario.
+    for stale in "$BYOC_TEST_HOME"/.ansible/tmp/molecule.*."$name"/lab; do
+      [ -f "$stale/lab.json" ] && "$bin/python" tests/lab/lab.py down --dir "$stale" >/dev/null
+    done
+    HOME="$BYOC_TEST_HOME" "$bin/molecule" reset -s "$name" >/dev/null 2>&1
     (HOME="$BYOC_TEST_HOME" NO_COLOR=1 ANSIBLE_NOCOLOR=1 "$bin/molecule" test -s "$name")
   done
 }

@@ -159,7 +159,8 @@ class Lab:
         with open(log, "ab") as fh:
             proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=str(cwd) if cwd else None, env=full_env, start_new_session=True)
-        self.processes.append({"name": name, "pid": proc.pid, "log": str(log), "argv": argv[:1]})
+        self.processes.append({"name": name, "pid": proc.pid, "start_ticks": _start_ticks(proc.pid),
+                               "log": str(log), "argv": argv[:1]})
         self._save()
         return proc
 
@@ -254,6 +255,16 @@ class Lab:
         return lab
 
 
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the PID it identifies a
+    process, so a stale lab.json never makes us signal an unrelated process that reused the PID."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _alive(pid: int) -> bool:
     # A zombie has exited; it only waits to be reaped (by us, or slowly by PID 1 after the CLI has exited).
     try:
@@ -277,6 +288,9 @@ def stop_processes(processes: list[dict], grace: float = 5.0) -> list[str]:
         pid = entry["pid"]
         if not _alive(pid):
             continue
+        recorded = entry.get("start_ticks")
+        if recorded is not None and _start_ticks(pid) != recorded:
+            continue  # the PID now belongs to another process: ours is gone
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
