@@ -34,10 +34,15 @@ RETRY_STATUSES = (429, 502, 503, 504)
 
 
 class Response:
-    def __init__(self, status: int, headers: t.Mapping[str, str], body: bytes) -> None:
+    """``headers`` keeps one value per name (lower-cased); ``set_cookies`` keeps every Set-Cookie line, which a
+    server may repeat (a session cookie and a CSRF cookie, for example)."""
+
+    def __init__(self, status: int, headers: t.Mapping[str, str], body: bytes,
+                 set_cookies: list[str] | None = None) -> None:
         self.status = status
         self.headers = {k.lower(): v for k, v in headers.items()}
         self.body = body
+        self.set_cookies = list(set_cookies or [])
 
     def json(self) -> t.Any:
         if not self.body:
@@ -149,10 +154,13 @@ class HttpClient:
                 url_username=self.url_username, url_password=self.url_password, force_basic_auth=bool(self.url_username),
             )
             with handle:
-                return Response(handle.getcode(), dict(handle.headers.items()), handle.read()), None
+                return Response(handle.getcode(), dict(handle.headers.items()), handle.read(),
+                                handle.headers.get_all("Set-Cookie")), None
         except HTTPError as exc:
             body = exc.read() if exc.fp is not None else b""
-            return Response(exc.code, dict(exc.headers.items()) if exc.headers else {}, body), None
+            hdrs = exc.headers
+            return Response(exc.code, dict(hdrs.items()) if hdrs else {}, body,
+                            hdrs.get_all("Set-Cookie") if hdrs else None), None
         except (URLError, socket.timeout, ssl.SSLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return None, str(reason)

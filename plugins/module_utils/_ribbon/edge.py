@@ -17,13 +17,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import socket
-import ssl
-import typing as t
-from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
-
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _pem
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
@@ -46,28 +40,6 @@ APP_CODES = {  # sbc-apis.md C2/C3 [CODE]
     "15017": "duplicate certificate (same serial or common name) or unsupported key type",
     "15020": "certificate chain verification failed: import the issuing CA first",
 }
-
-
-class _CookieHttp(HttpClient):
-    """HttpClient that also keeps every Set-Cookie of an answer (the shared Response folds repeated headers)."""
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.last_cookies: list[str] = []
-
-    def _once(self, method, url, data, headers):
-        self.request_count += 1
-        try:
-            handle = open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
-                              ca_path=self.ca_path, timeout=self.timeout, follow_redirects="safe")
-            with handle:
-                self.last_cookies = handle.headers.get_all("Set-Cookie") or []
-                return Response(handle.getcode(), dict(handle.headers.items()), handle.read()), None
-        except HTTPError as exc:
-            body = exc.read() if exc.fp is not None else b""
-            return Response(exc.code, dict(exc.headers.items()) if exc.headers else {}, body), None
-        except (URLError, socket.timeout, ssl.SSLError, ConnectionError, OSError) as exc:
-            return None, str(getattr(exc, "reason", exc))
 
 
 def envelope_error(resp: Response) -> str | None:
@@ -102,9 +74,9 @@ class EdgeClient:
                  ca_path: str | None = None, timeout: float = 30, http: HttpClient | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.username, self.password = username, password
-        self.http = http or _CookieHttp(api_url, service="Ribbon SBC Edge REST API", validate_certs=validate_certs,
-                                        ca_path=ca_path, timeout=timeout, error_message=envelope_error,
-                                        headers={"Accept": "application/xml"})
+        self.http = http or HttpClient(api_url, service="Ribbon SBC Edge REST API", validate_certs=validate_certs,
+                                       ca_path=ca_path, timeout=timeout, error_message=envelope_error,
+                                       headers={"Accept": "application/xml"})
         self.cookies: dict[str, str] = {}
         self.logins = 0
 
@@ -120,7 +92,7 @@ class EdgeClient:
                 f" {resp.status}, but the body says {problem}). Check username/password and that the user has the"
                 " REST access level.", url=self.http.url("rest/login"))
         jar = {}
-        for raw in getattr(self.http, "last_cookies", []) or [resp.headers.get("set-cookie", "")]:
+        for raw in resp.set_cookies or [resp.headers.get("set-cookie", "")]:
             first = (raw or "").split(";", 1)[0]
             if "=" in first:
                 k, v = first.split("=", 1)

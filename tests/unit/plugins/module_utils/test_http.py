@@ -37,7 +37,8 @@ class Scripted:
                 status, headers, body = script.answers.pop(0)
                 self.send_response(status)
                 for k, v in headers.items():
-                    self.send_header(k, v)
+                    for one in (v if isinstance(v, list) else [v]):
+                        self.send_header(k, one)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -168,3 +169,11 @@ def test_untrusted_certificate_fails_at_once_without_retries(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_every_set_cookie_is_kept(scripted):
+    s, url = scripted((200, {"Set-Cookie": ["PHPSESSID=abc; Path=/", "csrfp_token=tok; Path=/"]}, b"<ok/>"),
+                      (401, {"Set-Cookie": ["a=1", "b=2"]}, b""))
+    c = client(url, [])
+    assert c.request("POST", "login").set_cookies == ["PHPSESSID=abc; Path=/", "csrfp_token=tok; Path=/"]
+    assert c.request("POST", "login", ok=(401,)).set_cookies == ["a=1", "b=2"]

@@ -43,7 +43,6 @@ class FakeHttp:
     def __init__(self, answers):
         self.answers = list(answers)
         self.seen = []
-        self.last_cookies = []
 
     def url(self, path):
         return f"https://sbc/{path}"
@@ -54,8 +53,7 @@ class FakeHttp:
         if isinstance(answer, Exception):
             raise answer
         status, body, cookies = answer
-        self.last_cookies = cookies
-        return Response(status, {}, body)
+        return Response(status, {}, body, cookies)
 
 
 LOGIN = (200, OK, ["PHPSESSID=abc; Path=/", "csrfp_token=tok; Path=/"])
