@@ -56,6 +56,9 @@ VERSION_MISMATCH = "The version number of the modified resource must match the v
 MAX_PAGE_SIZE = 100
 # §7 "External trunk settings": 5061 is the common listen port for TLS; used when a proxy entry has no port.
 DEFAULT_TLS_PORT = 5061
+# §1.3 documents "max 100" for edgeIds of GET /edges/metrics; §1.4 gives no maximum for trunkIds of
+# GET /trunks/metrics. UNCONFIRMED, so the stricter reading: the same 100 (400 above it).
+MAX_METRICS_IDS = 100
 
 
 def now_utc() -> datetime.datetime:
@@ -151,6 +154,7 @@ class Emulator:
         self.rounds_started = 0
         self.rounds_completed = 0
         self.last_round_seconds = 0.0
+        self.trunk_metrics_queries: list[int] = []  # ids asked for by each GET /trunks/metrics (for /_control)
         self.health: dict[str, dict] = {}
         self.edges: dict[str, dict] = {}
         self.edge_material: dict[str, tuple[str, str]] = {}
@@ -265,6 +269,9 @@ class Emulator:
         started = time.monotonic()
         with self.lock:
             self.rounds_started += 1
+            # §2.7 TrunkMetrics.eventTime: the time of the observation. A round's results are stamped with the time the
+            # round started probing (never later), so "observed after T" can only mean a probe that began after T.
+            observed = wire_time()
             trust = self.remote_trust()
             jobs = []
             for trunk in self.trunks.values():
@@ -276,7 +283,8 @@ class Emulator:
                    for proxy in proxies}
         futures = {t: self.pool.submit(self._probe, t[0], t[1], trust) for t in targets}
         results = {t: f.result() for t, f in futures.items()}
-        stamp = wire_time()
+        # §2.6 optionStateTime / connectedStateTime = the last change of the state: the round's observation time.
+        stamp = observed
         with self.lock:
             for trunk_id, edge_id, proxies, proto, enabled in jobs:
                 if trunk_id not in self.trunks:
@@ -308,7 +316,9 @@ class Emulator:
                     # UNCONFIRMED whether one answering proxy is enough; the stricter reading: every proxy must answer.
                     connected = bool(options) and all(o["optionState"] for o in options)
                 since = old["since"] if old.get("connected") == connected else stamp
-                self.health[trunk_id] = {"connected": connected, "since": since, "options": options, "error": error}
+                self.health[trunk_id] = {"connected": connected, "since": since, "options": options, "error": error,
+                                         # §2.7 eventTime: only a round that probed the trunk observes it.
+                                         "observed": observed if (enabled and proto == "tls") else old.get("observed")}
             self.rounds_completed += 1
             self.last_round_seconds = round(time.monotonic() - started, 3)
             self.round_cond.notify_all()
@@ -742,6 +752,42 @@ def build(emu: Emulator) -> Router:
                 raise not_found()
             return Reply.json(emu.trunk_view(trunk))
 
+    @api("GET", EDGES + r"/trunks/metrics")
+    def trunks_metrics(req: Request) -> Reply:
+        """§1.4 GET /trunks/metrics?trunkIds=<comma-separated> -> list[TrunkMetrics] (a bare JSON array, as the
+        SDK's response_type list[TrunkMetrics] and the edges twin in §1.3 say)."""
+        raw = req.q("trunkIds")
+        ids = [i.strip() for i in (raw or "").split(",") if i.strip()]
+        with emu.lock:
+            emu.trunk_metrics_queries.append(len(ids))
+        if not ids:
+            # §1.4: trunkIds is required; §5.1: 400 bad.request with the field.
+            raise bad_request("trunkIds is required", "trunkIds")
+        if len(ids) > MAX_METRICS_IDS:
+            raise bad_request(f"trunkIds may list at most {MAX_METRICS_IDS} ids", "trunkIds")  # see MAX_METRICS_IDS
+        out = []
+        with emu.lock:
+            for trunk_id in dict.fromkeys(ids):
+                trunk = emu.trunks.get(trunk_id)
+                if trunk is None:
+                    # UNCONFIRMED what an unknown id among several gives; the stricter reading: 404 not.found (§5.1)
+                    # for the whole request, as GET /trunks/{trunkId}/metrics would.
+                    raise not_found()
+                view = emu.trunk_view(trunk)
+                metrics = {
+                    # §2.7 TrunkMetrics{eventTime, logicalInterface, trunk, calls, qos}. eventTime = the last health
+                    # round that probed this trunk; absent (UNCONFIRMED, stricter) while it was never observed.
+                    "logicalInterface": view["logicalInterface"],
+                    "trunk": {"id": view["id"], "name": view["name"], "selfUri": view["selfUri"]},
+                    "calls": {"inboundCallCount": 0, "outboundCallCount": 0},  # the lab places no calls
+                    "qos": {"mismatchCount": 0},
+                }
+                observed = (emu.health.get(trunk_id) or {}).get("observed")
+                if observed:
+                    metrics["eventTime"] = observed
+                out.append(metrics)
+        return Reply.json(out)
+
     # -- trunk base settings (§1.5, §2.8, §3) -----------------------------------------------------------------
     @api("GET", EDGES + r"/trunkbasesettings")
     def list_bases(req: Request) -> Reply:
@@ -824,6 +870,7 @@ def build(emu: Emulator) -> Router:
             "last_round_seconds": emu.last_round_seconds,
             "poll_interval": emu.poll_interval,
             "faults": emu.faults,
+            "trunk_metrics_queries": list(emu.trunk_metrics_queries),
             "certificate_authorities": [
                 {"id": ca["id"], "name": ca["name"], "type": ca["type"], "services": ca["services"],
                  "version": ca["version"], "fingerprints": sorted(fps(ca["certificate"]))}
@@ -831,6 +878,7 @@ def build(emu: Emulator) -> Router:
             "trunks": [{"id": t["id"], "name": emu.bases[t["base_id"]]["name"], "edge_id": t["edge_id"],
                         "trunk_base_id": t["base_id"], "proxies": emu.proxies(emu.bases[t["base_id"]]),
                         "connected": emu.health.get(t["id"], {}).get("connected", False),
+                        "observed": emu.health.get(t["id"], {}).get("observed"),
                         "options": emu.health.get(t["id"], {}).get("options", [])}
                        for t in emu.trunks.values()],
         }
@@ -845,6 +893,8 @@ def build(emu: Emulator) -> Router:
     def ctl_requests_reset(req: Request) -> Reply:
         with server.log_lock:
             server.request_log.clear()
+        with emu.lock:
+            emu.trunk_metrics_queries.clear()
         return Reply.json({"ok": True})
 
     @r.route("POST", "/_control/faults")
