@@ -26,6 +26,8 @@ import hashlib
 import re
 import typing as t
 
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
+
 UTC = datetime.timezone.utc
 
 # acme-and-dns.md §4.2 (integration guide): 1 min, 10 min, 100 min, then daily.
@@ -47,27 +49,37 @@ def utcnow() -> datetime.datetime:
 
 
 def parse_time(value: t.Any, field: str = "time") -> datetime.datetime | None:
-    """ISO 8601 (with or without zone, ``Z`` allowed), epoch seconds, or a datetime; naive means UTC."""
+    """ISO 8601 (with or without zone, ``Z`` allowed), epoch seconds, or a datetime; naive means UTC.
+    Anything else (garbage, a list, an epoch out of range) raises ValueError naming ``field``."""
     if value is None or value == "":
         return None
+    bad = ValueError(f"{field}: {str(value)[:80]!r} is not an ISO 8601 time (for example 2026-11-25T19:00:00Z)")
     if isinstance(value, datetime.datetime):
         dt = value
-    elif isinstance(value, (int, float)):
-        dt = datetime.datetime.fromtimestamp(float(value), UTC)
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise bad
     else:
         text = str(value).strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return datetime.datetime.fromtimestamp(float(text), UTC)
-        text = re.sub(r"\s*UTC$", "+00:00", text)
-        if text.endswith("Z") or text.endswith("z"):
-            text = text[:-1] + "+00:00"
         try:
+            if re.fullmatch(r"\d+(\.\d+)?", text):
+                return datetime.datetime.fromtimestamp(float(text), UTC)
+            text = re.sub(r"\s*UTC$", "+00:00", text)
+            if text.endswith("Z") or text.endswith("z"):
+                text = text[:-1] + "+00:00"
             dt = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{field}: {value!r} is not an ISO 8601 time (for example 2026-11-25T19:00:00Z)") from None
+        except (ValueError, OverflowError, OSError):  # OverflowError/OSError: an epoch beyond year 9999
+            raise bad from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def time_option(value: t.Any, field: str) -> datetime.datetime | None:
+    """parse_time for a module option: InputError naming the field instead of ValueError."""
+    try:
+        return parse_time(value, field)
+    except ValueError as exc:
+        raise InputError(field, str(exc).split(": ", 1)[-1]) from None
 
 
 def iso(dt: datetime.datetime | None) -> str | None:

@@ -87,7 +87,9 @@ options:
     type: float
     default: 0.5
   short_lived_days:
-    description: Lifetimes shorter than this many days use O(short_lived_fraction).
+    description:
+      - Lifetimes shorter than this many days use O(short_lived_fraction).
+      - A finite number from V(0) to V(36500); V(inf), V(nan) and negative values are refused.
     type: float
     default: 10
   stagger_fraction:
@@ -95,7 +97,9 @@ options:
     type: float
     default: 0.1
   now:
-    description: The time to decide for, instead of the clock (ISO 8601). For tests and planning.
+    description:
+      - The time to decide for, instead of the clock (ISO 8601, or seconds since the epoch). For tests and planning.
+      - Anything else is refused naming this option.
     type: str
 notes:
   - Runs on the controller.
@@ -176,27 +180,52 @@ next_attempt:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import math
+
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _pem, _renewal
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
 
+# The longest lifetime or short-lived threshold that makes sense (and that datetime arithmetic can hold).
+MAX_DAYS = 36500
+
+
 def _time(value, field):
-    try:
-        return _renewal.parse_time(value, field)
-    except ValueError as exc:
-        raise InputError(field, str(exc).split(": ", 1)[-1]) from None
+    return _renewal.time_option(value, field)
+
+
+def _fraction(params, field):
+    value = params[field]
+    if not math.isfinite(value) or not 0 <= value < 1:
+        raise InputError(field, f"must be a number of at least 0 and below 1, got {value}")
+    return value
+
+
+def _names(value, field):
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise InputError(field, f"must be a list of DNS names (strings), got {type(value).__name__}"
+                                f"{'' if not isinstance(value, list) else ' with non-string items'}")
+    return value
 
 
 def _current(cur):
     if not cur:
         return None
-    out = {"names": cur.get("names"), "key_matches": cur.get("key_matches"), "key_type": cur.get("key_type")}
+    out = {"names": None, "key_matches": cur.get("key_matches"), "key_type": cur.get("key_type")}
+    if cur.get("names") is not None:
+        out["names"] = _names(cur["names"], "current.names")
+    if out["key_matches"] is not None and not isinstance(out["key_matches"], bool):
+        raise InputError("current.key_matches", f"must be true, false or null, got {str(out['key_matches'])[:40]!r}")
+    if out["key_type"] is not None and not isinstance(out["key_type"], str):
+        raise InputError("current.key_type", "must be a string such as ecdsa-secp256r1")
     if cur.get("has_privatekey") is False:
         out["key_missing"] = True
     if cur.get("certificate"):
+        if not isinstance(cur["certificate"], str):
+            raise InputError("current.certificate", "must be a PEM certificate (a string)")
         cert = _pem.load_certificate(cur["certificate"], "current.certificate")
         out["not_before"], out["not_after"] = cert.not_valid_before_utc, cert.not_valid_after_utc
         if out["names"] is None:
@@ -206,19 +235,36 @@ def _current(cur):
         out["not_after"] = _time(cur.get("not_after"), "current.not_after")
         if not out["not_before"] or not out["not_after"]:
             raise InputError("current", "needs certificate, or not_before and not_after")
+    if out["not_after"] <= out["not_before"]:
+        raise InputError("current.not_after", f"{_renewal.iso(out['not_after'])} is not after not_before"
+                                              f" {_renewal.iso(out['not_before'])}")
     if out["names"] is None:
         out["names"] = []
     return out
 
 
+def _backoff(backoff):
+    if not backoff:
+        return backoff
+    if backoff.get("next_attempt"):
+        _time(backoff["next_attempt"], "backoff.next_attempt")
+    failures = backoff.get("failures")
+    if failures is not None and (isinstance(failures, bool) or not isinstance(failures, int)):
+        try:
+            failures = int(str(failures))
+        except ValueError:
+            raise InputError("backoff.failures", f"must be a whole number, got {str(failures)[:40]!r}") from None
+        backoff = dict(backoff, failures=failures)
+    return backoff
+
+
 def work(module):
     p = module.params
     for field in ("renew_fraction", "short_lived_fraction", "stagger_fraction"):
-        if not 0 <= p[field] < 1:
-            raise InputError(field, f"must be at least 0 and below 1, got {p[field]}")
-    if p["short_lived_days"] < 0:
-        raise InputError("short_lived_days", "must not be negative")
-    names = [n for n in p["names"] if n and n.strip()]
+        _fraction(p, field)
+    if not math.isfinite(p["short_lived_days"]) or not 0 <= p["short_lived_days"] <= MAX_DAYS:
+        raise InputError("short_lived_days", f"must be a number of days from 0 to {MAX_DAYS}, got {p['short_lived_days']}")
+    names = [n for n in _names(p["names"], "names") if n and n.strip()]
     if not names:
         raise InputError("names", "give at least one DNS name")
     now = _time(p["now"], "now") if p["now"] else _renewal.utcnow()
@@ -229,11 +275,11 @@ def work(module):
                "window_end": _time(p["ari"].get("window_end"), "ari.window_end")}
         if bool(ari["window_start"]) != bool(ari["window_end"]):
             raise InputError("ari", "window_start and window_end go together")
-    if p["backoff"] and p["backoff"].get("next_attempt"):
-        _time(p["backoff"]["next_attempt"], "backoff.next_attempt")
+    current = _current(p["current"])
+    backoff = _backoff(p["backoff"])
     result = _renewal.decide(
-        group=p["group"], names=names, now=now, current=_current(p["current"]), force=p["force"],
-        backoff=p["backoff"], ignore_backoff=p["ignore_backoff"], ari=ari, use_ari=p["use_ari"],
+        group=p["group"], names=names, now=now, current=current, force=p["force"],
+        backoff=backoff, ignore_backoff=p["ignore_backoff"], ari=ari, use_ari=p["use_ari"],
         key_type=p["key_type"], renew_fraction=p["renew_fraction"], short_lived_fraction=p["short_lived_fraction"],
         short_lived_days=p["short_lived_days"], stagger_fraction=p["stagger_fraction"])
     if ari and ari.get("explanation_url") and result["trigger"] == "ari":
@@ -244,7 +290,7 @@ def work(module):
 
 
 def main():
-    module = AnsibleModule(
+    module = ByocModule(
         argument_spec={
             "group": {"type": "str", "required": True},
             "names": {"type": "list", "elements": "str", "required": True},

@@ -257,10 +257,10 @@ lock:
 
 import copy
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _renewal
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 from ansible_collections.byoc.certificates.plugins.module_utils._store import document as doc_mod
 from ansible_collections.byoc.certificates.plugins.module_utils._store.base import LockHeld, lock_expired
@@ -293,7 +293,7 @@ def _view(doc):
 
 def work(module):
     p = module.params
-    now = _renewal.parse_time(p["now"], "now") if p["now"] else _renewal.utcnow()
+    now = _renewal.time_option(p["now"], "now") if p["now"] else _renewal.utcnow()
     if p["lock"] and not p["lock_owner"]:
         raise InputError("lock_owner", f"lock={p['lock']} needs lock_owner (who holds the lock, e.g. the job ID)")
     if p["lock_ttl"] < 1:
@@ -448,7 +448,7 @@ def main():
         lock_ttl={"type": "int", "default": 3600},
         now={"type": "str"},
     )
-    module = AnsibleModule(
+    module = ByocModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[["privatekey_content", "privatekey_path"], ["failure", "clear_backoff"]],

@@ -191,10 +191,10 @@ files:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _pem, _renewal
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import ApiError, InputError
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 from ansible_collections.byoc.certificates.plugins.module_utils._store import document as doc_mod
 
@@ -225,7 +225,7 @@ def _material(stored, passphrase, want_keys, where):
 
 def work(module):
     p = module.params
-    now = _renewal.parse_time(p["now"], "now") if p["now"] else _renewal.utcnow()
+    now = _renewal.time_option(p["now"], "now") if p["now"] else _renewal.utcnow()
     if p["return_private_keys"]:
         doc_mod.require_passphrase(p["passphrase"], "to return private keys")
         if not module.no_log:
@@ -297,7 +297,7 @@ def main():
         return_private_keys={"type": "bool", "default": False},
         now={"type": "str"},
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ByocModule(argument_spec=argument_spec, supports_check_mode=True)
     run_module(module, work)
 
 

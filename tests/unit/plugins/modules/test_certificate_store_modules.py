@@ -111,3 +111,47 @@ def test_lock_owner_required_and_failure_recorded(tmp_path):
     r = store_mod.work(FakeModule(defaults(path=str(tmp_path), lock="acquire", lock_owner="a")))
     with pytest.raises(ByocError, match="locked by another run"):
         store_mod.work(FakeModule(defaults(path=str(tmp_path), last_order_url="x", lock_owner="b")))
+
+
+# -- issue 10: bad input to the renewal decision is a clear InputError naming the field, never a traceback -------
+DECISION = {"group": "g1", "names": ["a.example.test"], "current": None, "key_type": None, "force": False,
+            "backoff": None, "ignore_backoff": False, "use_ari": True, "ari": None, "renew_fraction": 0.3333,
+            "short_lived_fraction": 0.5, "short_lived_days": 10, "stagger_fraction": 0.1, "now": None}
+CURRENT = {"not_before": "2026-11-01T00:00:00Z", "not_after": "2027-01-30T00:00:00Z", "names": ["a.example.test"],
+           "key_matches": True}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"now": "garbage"}, "now"),
+    ({"now": "99999999999999999999"}, "now"),
+    ({"now": "2026-13-45T00:00:00Z"}, "now"),
+    ({"current": dict(CURRENT, names=42)}, "current.names"),
+    ({"current": dict(CURRENT, names="a.example.test")}, "current.names"),
+    ({"current": dict(CURRENT, names=[1, 2])}, "current.names"),
+    ({"current": dict(CURRENT, not_before="soon")}, "current.not_before"),
+    ({"current": dict(CURRENT, not_after=["x"])}, "current.not_after"),
+    ({"current": dict(CURRENT, not_after="2026-10-01T00:00:00Z")}, "current.not_after"),
+    ({"current": dict(CURRENT, key_matches="perhaps")}, "current.key_matches"),
+    ({"short_lived_days": float("inf")}, "short_lived_days"),
+    ({"short_lived_days": float("nan")}, "short_lived_days"),
+    ({"short_lived_days": -1.0}, "short_lived_days"),
+    ({"short_lived_days": 1e12}, "short_lived_days"),
+    ({"renew_fraction": float("nan")}, "renew_fraction"),
+    ({"stagger_fraction": float("inf")}, "stagger_fraction"),
+    ({"backoff": {"next_attempt": "later", "failures": 1}}, "backoff.next_attempt"),
+    ({"backoff": {"next_attempt": "2026-11-01T00:00:00Z", "failures": "many"}}, "backoff.failures"),
+    ({"ari": {"window_start": "2026-11-01T00:00:00Z", "window_end": "x", "cert_id": None,
+              "explanation_url": None}}, "ari.window_end"),
+])
+def test_decision_bad_input_is_an_input_error_naming_the_field(change, field):
+    params = {**DECISION, "current": CURRENT, **change}
+    with pytest.raises(InputError) as err:
+        decision_mod.work(FakeModule(params))
+    assert err.value.field == field, err.value.msg
+
+
+@pytest.mark.parametrize("module", [store_mod, info_mod])
+def test_store_modules_now_garbage_is_an_input_error(tmp_path, module):
+    with pytest.raises(InputError) as err:
+        module.work(FakeModule(defaults(path=str(tmp_path), now="garbage")))
+    assert err.value.field == "now"
