@@ -276,7 +276,6 @@ sync_retries:
       type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes.client import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
@@ -284,6 +283,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes.clie
     connection_argument_spec,
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes.tls_context import ensure
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
 
@@ -309,7 +309,7 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = ByocModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
         mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,

@@ -160,7 +160,6 @@ alarms:
       type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes.client import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
@@ -168,6 +167,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes.clie
     connection_argument_spec,
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes.tls_context import info
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
 
@@ -178,7 +178,7 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = ByocModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
         mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,

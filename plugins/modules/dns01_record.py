@@ -362,8 +362,9 @@ nameserver_status:
       sample: null
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.record import PROVIDERS, run
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.rfc2136 import ALGORITHMS
@@ -420,7 +421,7 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = ByocModule(
         argument_spec=argument_spec(),
         required_if=[("provider", name, [name]) for name in PROVIDERS],
         supports_check_mode=True,

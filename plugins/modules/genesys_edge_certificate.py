@@ -172,6 +172,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._genesys.common 
     connection_argument_spec,
     stats,
 )
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
 API = "TelephonyProvidersEdgeApi"
@@ -265,7 +266,7 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = ByocModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_module(module, work)
 
 

@@ -265,6 +265,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.common i
     check_url,
     connection_argument_spec,
 )
+from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
 
@@ -312,7 +313,7 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = ByocModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_module(module, work)
 
 
