@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible_collections.byoc.certificates.plugins.module_utils._dns.record import wait_summary
+from ansible_collections.byoc.certificates.plugins.module_utils._dns.record import left_text, wait_summary
 from ansible_collections.byoc.certificates.plugins.plugin_utils._rounds import run_in_rounds
 
 MODULE = "byoc.certificates.dns01_record"
@@ -72,5 +72,6 @@ class ActionModule(ActionBase):
                 f" {'serve' if state == 'present' else 'stop serving'} the TXT values at"
                 f" {last.get('record')}: {wait_summary(last.get('record'), statuses, state)}."
                 " Check that the secondaries receive NOTIFY and zone transfers from the primary (or the provider has"
-                " finished publishing), or raise wait_timeout.")
+                " finished publishing), or raise wait_timeout. "
+                + left_text(last.get("record"), last.get("zone"), last.get("txt_after") or [], state))
         return result

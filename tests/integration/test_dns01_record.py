@@ -343,3 +343,47 @@ def test_longest_suffix_zone_on_cloudflare(lab, run_module):
     assert [r["zone_id"] for r in recs] == [cf["zones"]["deep.cf.test"]]
     run_module(MODULE, dict(base, record=name, value=["deep"], state="absent"))
     assert observe(name) == []
+
+
+# -- issue 10: validate first, write second; no secret in any output ---------------------------------------------
+
+def test_unresolvable_nameservers_fail_before_the_write(lab, run_module):
+    setup = bind_setup(lab)
+    prim = lab.part("bind")["primary"]
+    name = unique_name(setup.zone)
+    res = run_module(MODULE, dict(setup.args, record=name, value=["never-written"], wait=True, wait_timeout=5,
+                                  nameservers=["ns9.nowhere.example.test"],
+                                  resolver=[f"{prim['host']}:{prim['port']}"]))
+    assert_clean_failure(res, "ns9.nowhere.example.test")
+    assert setup.observe(name) == []  # nothing was left in the zone (it used to be)
+
+
+def test_garbage_rfc2136_server_name_is_a_clear_input_error(lab, run_module):
+    setup = bind_setup(lab)
+    for server in ("a" * 64 + ".example.test", "foo..bar.example.test"):
+        res = run_module(MODULE, dict(setup.args, record=unique_name(setup.zone), value=["v"],
+                                      rfc2136=dict(setup.args["rfc2136"], server=server)))
+        assert_clean_failure(res, "rfc2136.server:")
+        assert "Unexpected" not in res["msg"] and "UnicodeError" not in res["_stdout"]
+
+
+@pytest.mark.parametrize("which,group,key", [("cloudflare", "cloudflare", "api_token"),
+                                             ("powerdns-api", "powerdns", "api_key")])
+def test_credential_with_a_trailing_newline_works_and_never_shows(lab, run_module, which, group, key):
+    setup = SETUPS[which](lab)
+    name = unique_name(setup.zone)
+    args = dict(setup.args, record=name, value=["nl"])
+    args[group] = dict(args[group], **{key: setup.secret + "\n"})
+    res = run_module(MODULE, args, verbosity=3)
+    assert res.get("failed") is not True, res.get("msg")
+    assert setup.observe(name) == ["nl"]
+    assert setup.secret not in res["_stdout"]
+    # a line break inside the credential is refused, naming the field, without echoing any part of it
+    half = len(setup.secret) // 2
+    args[group] = dict(args[group], **{key: setup.secret[:half] + "\n" + setup.secret[half:]})
+    res = run_module(MODULE, dict(args, state="absent"), verbosity=3)
+    assert_clean_failure(res, f"{group}.{key}:")
+    assert setup.secret[:half] not in res["_stdout"] and setup.secret[half:] not in res["_stdout"]
+    args[group] = dict(args[group], **{key: setup.secret})
+    assert run_module(MODULE, dict(args, state="absent"))["changed"] is True
+    assert setup.observe(name) == []

@@ -25,7 +25,13 @@ from urllib.parse import urlencode
 
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import ApiError, InputError, NotFound
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
-from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import DNSProvider, longest_suffix_zone, register
+from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import (
+    DNSProvider,
+    GuardedHttpClient,
+    clean_secret,
+    longest_suffix_zone,
+    register,
+)
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import is_subdomain, quote_txt, unquote_txt
 
 DEFAULT_URL = "https://api.cloudflare.com/client/v4"
@@ -57,8 +63,11 @@ class CloudflareProvider(DNSProvider):
         return f"the Cloudflare API at {self.options.get('api_url') or DEFAULT_URL}"
 
     def validate(self) -> None:
-        if not self.options.get("api_token"):
+        # issue 10: a token with a trailing newline is stripped; one that a header cannot carry is refused unseen
+        token = clean_secret(self.options.get("api_token"), "cloudflare.api_token", "the token")
+        if not token:
             raise InputError("cloudflare.api_token", "is required (or set CLOUDFLARE_API_TOKEN)")
+        self.options = dict(self.options, api_token=token)
         url = self.options.get("api_url") or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
             raise InputError("cloudflare.api_url", f"{url!r} is not an http(s) URL")
@@ -66,7 +75,7 @@ class CloudflareProvider(DNSProvider):
     @property
     def client(self) -> HttpClient:
         if self._client is None:
-            self._client = HttpClient(
+            self._client = GuardedHttpClient(
                 self.options.get("api_url") or DEFAULT_URL, service="Cloudflare API",
                 headers={"Authorization": f"Bearer {self.options['api_token']}"},
                 validate_certs=self.options.get("validate_certs", True), ca_path=self.options.get("ca_path"),

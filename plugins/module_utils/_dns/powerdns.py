@@ -19,7 +19,13 @@ from urllib.parse import quote
 
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, NotFound
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
-from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import DNSProvider, longest_suffix_zone, register
+from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import (
+    DNSProvider,
+    GuardedHttpClient,
+    clean_secret,
+    longest_suffix_zone,
+    register,
+)
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import is_subdomain, quote_txt, unquote_txt
 
 
@@ -54,13 +60,16 @@ class PowerDNSProvider(DNSProvider):
         url = self.options.get("url") or ""
         if not url.startswith(("http://", "https://")):
             raise InputError("powerdns.url", "must be the API base URL, like http://pdns.example.test:8081/api/v1")
-        if not self.options.get("api_key"):
+        # issue 10: a key with a trailing newline is stripped; one that a header cannot carry is refused unseen
+        key = clean_secret(self.options.get("api_key"), "powerdns.api_key", "the API key")
+        if not key:
             raise InputError("powerdns.api_key", "is required (or set PDNS_API_KEY)")
+        self.options = dict(self.options, api_key=key)
 
     @property
     def client(self) -> HttpClient:
         if self._client is None:
-            self._client = HttpClient(
+            self._client = GuardedHttpClient(
                 self.options["url"], service="PowerDNS API", headers={"X-API-Key": self.options["api_key"]},
                 validate_certs=self.options.get("validate_certs", True), ca_path=self.options.get("ca_path"),
                 error_message=pdns_error)

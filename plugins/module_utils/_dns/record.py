@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, WaitTimeout
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import ApiError, ByocError, InputError, WaitTimeout
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import resolve
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import create_provider
 # Imported for their @register side effect (and so that Ansible packs them with the module).
@@ -26,6 +26,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._dns import powe
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import rfc2136 as _rfc2136  # noqa: F401
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import route53 as _route53  # noqa: F401
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import (
+    check_host,
     format_addr,
     is_subdomain,
     normalize_name,
@@ -81,6 +82,11 @@ def wait_summary(record: str, statuses: list[dict], state: str) -> str:
     return "; ".join(parts) or f"no nameserver to poll for {record}"
 
 
+def _host_port(text: str, default_port: int, field: str) -> tuple[str, int]:
+    host, port = parse_addr(text, default_port, field)
+    return check_host(host, field), port
+
+
 def validate_params(p: dict[str, t.Any]) -> dict[str, t.Any]:
     """Check and normalise everything the user gave, before any server is contacted."""
     out: dict[str, t.Any] = {}
@@ -110,19 +116,84 @@ def validate_params(p: dict[str, t.Any]) -> dict[str, t.Any]:
     nport = p.get("nameserver_port", 53)
     if not 0 < int(nport) < 65536:
         raise InputError("nameserver_port", f"{nport} is not a port number (1-65535)")
-    out["resolvers"] = [parse_addr(r, 53, "resolver") for r in (p.get("resolver") or [])]
-    out["nameservers"] = [parse_addr(n, int(nport), "nameservers") for n in (p.get("nameservers") or [])]
+    out["resolvers"] = [_host_port(r, 53, "resolver") for r in (p.get("resolver") or [])]
+    out["nameservers"] = [_host_port(n, int(nport), "nameservers") for n in (p.get("nameservers") or [])]
     if p.get("on_wait_timeout", "fail") not in ("fail", "return"):
         raise InputError("on_wait_timeout", "must be fail or return")
     return out
 
 
+def values_text(values: list[str]) -> str:
+    return ", ".join(repr(v) for v in values) if values else "no TXT value"
+
+
+def _current(provider, zone: str, record: str) -> list[str] | None:
+    """A fresh read after a failure (None when even that fails): the basis for saying what is left."""
+    try:
+        return provider.get_txt(zone, record)
+    except Exception:  # pylint: disable=broad-exception-caught  # noqa: BLE001 - best effort, the first error wins
+        return None
+
+
+def _amend(exc: BaseException, sentence: str, **details: t.Any) -> ByocError:
+    """The error to raise after a write: the original ByocError with ``sentence`` appended, or an ApiError naming
+    only the type of an unexpected exception (its text may hold request data)."""
+    if not isinstance(exc, ByocError):
+        exc = ApiError(f"Unexpected {type(exc).__name__} after the write (its text is not shown).")
+    exc.msg = f"{exc.msg} {sentence}"
+    exc.args = (exc.msg,)
+    exc.details.update({k: v for k, v in details.items() if v is not None})
+    return exc
+
+
+def after_failed_change(provider, zone: str, record: str, before: list[str], added: list[str],
+                        removed: list[str]) -> tuple[str, list[str] | None]:
+    """The write itself failed, maybe half way (per-record providers send one request per value): say exactly
+    what the record holds now, read back from the provider."""
+    now = _current(provider, zone, record)
+    if now is None:
+        return (f"The change of {record} (zone {zone}) may be incomplete and the record could not be read back:"
+                f" check it by hand (it held {values_text(before)}; this task wanted to add {values_text(added)}"
+                f" and remove {values_text(removed)})."), None
+    if sorted(now) == sorted(before):
+        return f"Nothing was changed: {record} still holds {values_text(now)}.", now
+    return f"The change is incomplete: {record} (zone {zone}) now holds {values_text(now)}.", now
+
+
+def roll_back(provider, zone: str, record: str, added: list[str], removed: list[str], ttl: int) -> tuple[str, list[str] | None]:
+    """A later step failed after a successful write. Values this task added are removed again (re-read first, so
+    that values written meanwhile by others stay); removed values are not put back (the task wanted them gone)."""
+    if not added:
+        now = _current(provider, zone, record)
+        return (f"The values {values_text(removed)} were removed from {record} (zone {zone}), which now holds"
+                f" {values_text(now) if now is not None else 'an unknown set (it could not be read back)'}."), now
+    try:
+        now = provider.get_txt(zone, record)
+        after, _, gone = plan(now, added, "absent")
+        if gone:
+            provider.change(zone, record, before=now, after=after, added=[], removed=gone, ttl=ttl)
+        return (f"The values this task added ({values_text(added)}) were removed again; {record} (zone {zone})"
+                f" holds {values_text(after)} as before."), after
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # noqa: BLE001 - report, do not mask
+        what = exc.msg if isinstance(exc, ByocError) else type(exc).__name__
+        return (f"Removing the values this task added also failed ({what}): {values_text(added)} are still at"
+                f" {record} (zone {zone}); remove them with state=absent."), None
+
+
 def run(p: dict[str, t.Any], *, check_mode: bool = False, want_diff: bool = False,
         provider_factory: t.Callable[[str, dict], t.Any] = create_provider) -> dict[str, t.Any]:
-    """Do the whole task for the module's params ``p``; return the result dict (raises ByocError)."""
+    """Do the whole task for the module's params ``p``; return the result dict (raises ByocError).
+
+    Everything that can be checked or resolved is done before the write (issue 10): the provider options, the
+    update server's name, the zone, the current values and, with ``wait``, the nameservers to poll. A failure
+    after a write removes what this task added, or says exactly what is left."""
     v = validate_params(p)
     provider = provider_factory(p["provider"], p.get(p["provider"]) or {})
     provider.validate()
+    state = p.get("state", "present")
+    waiting = bool(p.get("wait")) and not check_mode
+    if waiting:
+        resolve.require_dnspython("for wait")
 
     resolvers_cache: list = []
 
@@ -141,10 +212,24 @@ def run(p: dict[str, t.Any], *, check_mode: bool = False, want_diff: bool = Fals
 
     zone = provider.find_zone(record, v["zone"])
     before = provider.get_txt(zone, record)
-    after, added, removed = plan(before, v["values"], p.get("state", "present"))
+    after, added, removed = plan(before, v["values"], state)
     changed = bool(added or removed)
+
+    servers: list = []
+    if waiting:
+        # before the write: nameserver names that do not resolve, or a zone whose NS cannot be found, fail here
+        # and leave nothing behind
+        if v["nameservers"]:
+            servers = resolve.resolve_hostport(v["nameservers"], resolvers, 5.0)
+        else:
+            servers = resolve.discover_nameservers(zone, resolvers(), int(p.get("nameserver_port", 53)))
+
     if changed and not check_mode:
-        provider.change(zone, record, before=before, after=after, added=added, removed=removed, ttl=v["ttl"])
+        try:
+            provider.change(zone, record, before=before, after=after, added=added, removed=removed, ttl=v["ttl"])
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            sentence, now = after_failed_change(provider, zone, record, before, added, removed)
+            raise _amend(exc, sentence, txt_now=now) from None
 
     result: dict[str, t.Any] = {
         "changed": changed, "record": record, "zone": zone, "cname_chain": chain,
@@ -154,30 +239,40 @@ def run(p: dict[str, t.Any], *, check_mode: bool = False, want_diff: bool = Fals
     if want_diff:
         result["diff"] = {"before": diff_text(record, before), "after": diff_text(record, after),
                           "before_header": f"{record} TXT (zone {zone})", "after_header": f"{record} TXT (zone {zone})"}
+    if not waiting:
+        return result
 
-    if p.get("wait") and not check_mode:
-        state = p.get("state", "present")
-        timeout = float(p.get("wait_timeout", 300))
-        interval = float(p.get("wait_interval", 2))
+    timeout = float(p.get("wait_timeout", 300))
+    interval = float(p.get("wait_interval", 2))
+    try:
         if changed:
             provider.wait_for_sync(timeout)
-        resolve.require_dnspython("for wait")
-        servers = v["nameservers"] or resolve.discover_nameservers(zone, resolvers(), int(p.get("nameserver_port", 53)))
-        if v["nameservers"]:
-            servers = resolve.resolve_hostport(servers, resolvers, 5.0)
         propagated, seconds, statuses = resolve.wait_for_values(
             servers, record, v["values"], state, timeout=timeout, interval=interval)
-        result.update(propagated=propagated, wait_seconds=round(seconds, 3), nameserver_status=statuses)
-        if not propagated and p.get("on_wait_timeout", "fail") == "fail":
-            what = "serve" if state == "present" else "stop serving"
-            raise WaitTimeout(
-                f"Timed out (wait_timeout {timeout:g}s, {seconds:.0f}s spent polling) waiting for all {len(servers)}"
-                f" nameservers of {zone} to {what} the TXT values at {record}: {wait_summary(record, statuses, state)}."
-                " Check that the secondaries receive NOTIFY and zone transfers from the primary (or the provider"
-                " has finished publishing), or raise wait_timeout.",
-                **{k: result[k] for k in ("changed", "record", "zone", "cname_chain", "txt_before", "txt_after",
-                                          "added", "removed", "propagated", "wait_seconds", "nameserver_status")})
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if not changed:
+            raise
+        sentence, now = roll_back(provider, zone, record, added, removed, v["ttl"])
+        raise _amend(exc, sentence, txt_now=now) from None
+    result.update(propagated=propagated, wait_seconds=round(seconds, 3), nameserver_status=statuses)
+    if not propagated and p.get("on_wait_timeout", "fail") == "fail":
+        what = "serve" if state == "present" else "stop serving"
+        raise WaitTimeout(
+            f"Timed out (wait_timeout {timeout:g}s, {seconds:.0f}s spent polling) waiting for all {len(servers)}"
+            f" nameservers of {zone} to {what} the TXT values at {record}: {wait_summary(record, statuses, state)}."
+            " Check that the secondaries receive NOTIFY and zone transfers from the primary (or the provider"
+            f" has finished publishing), or raise wait_timeout. {left_text(record, zone, after, state)}",
+            **{k: result[k] for k in ("changed", "record", "zone", "cname_chain", "txt_before", "txt_after",
+                                      "added", "removed", "propagated", "wait_seconds", "nameserver_status")})
     return result
+
+
+def left_text(record: str, zone: str, after: list[str], state: str) -> str:
+    """What a timed-out wait leaves at the provider (the write stands; propagation may still complete)."""
+    if state == "present":
+        return (f"The provider holds {values_text(after)} at {record} (zone {zone}); run with state=absent to"
+                " remove this task's values.")
+    return f"The provider holds {values_text(after)} at {record} (zone {zone})."
 
 
 __all__ = ["run", "plan", "validate_params", "describe_status", "wait_summary", "format_addr"]

@@ -25,7 +25,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import resolve
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import DNSProvider, register
-from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import format_addr, is_subdomain, txt_chunks
+from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import check_host, format_addr, is_subdomain, txt_chunks
 
 try:
     import dns.exception
@@ -79,6 +79,7 @@ class RFC2136Provider(DNSProvider):
         self.protocol = options.get("protocol") or "tcp"
         self.timeout = float(options.get("timeout") or 10)
         self._secret: bytes | None = None
+        self._address: tuple[str, int] | None = None
 
     def describe(self) -> str:
         return f"the DNS server {format_addr(*self.server)}"
@@ -86,6 +87,8 @@ class RFC2136Provider(DNSProvider):
     def validate(self) -> None:
         if not self.server[0]:
             raise InputError("rfc2136.server", "is required: the address of the primary that accepts updates")
+        # issue 10: a garbage name is refused here (it used to end in a UnicodeError from the IDNA codec)
+        self.server = (check_host(self.server[0], "rfc2136.server"), self.server[1])
         if not 0 < self.server[1] < 65536:
             raise InputError("rfc2136.port", f"{self.server[1]} is not a port number (1-65535)")
         if self.algorithm not in ALGORITHMS:
@@ -113,15 +116,22 @@ class RFC2136Provider(DNSProvider):
         return resolve.txt_at(self._resolved_server(), record, self.timeout)
 
     def _resolved_server(self) -> tuple[str, int]:
+        """The update server's address, resolved once (the first use is a read, before any write). A name that
+        does not resolve is an input error naming rfc2136.server."""
+        if self._address is not None:
+            return self._address
         host, port = self.server
         if not resolve._is_ip(host):
             import socket
             try:
                 host = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)[0][4][0]
-            except OSError as exc:
-                raise ConnectionFailure(f"Cannot resolve the rfc2136 server name {self.server[0]}: {exc}."
-                                        " Give its IP address in rfc2136.server.") from None
-        return host, port
+            except (OSError, UnicodeError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise InputError("rfc2136.server", f"the name {self.server[0]} does not resolve on the controller"
+                                 f" ({reason}). Give the primary's IP address or a name the controller can"
+                                 " resolve.") from None
+        self._address = (host, port)
+        return self._address
 
     # -- writing -------------------------------------------------------------------------------------------
     def build_update(self, zone: str, record: str, added: list[str], removed: list[str], ttl: int) -> "dns.update.UpdateMessage":

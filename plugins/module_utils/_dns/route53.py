@@ -25,7 +25,12 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
     MissingDependency,
     NotFound,
 )
-from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import DNSProvider, longest_suffix_zone, register
+from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import (
+    DNSProvider,
+    clean_secret,
+    longest_suffix_zone,
+    register,
+)
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import is_subdomain, quote_txt, unquote_txt
 
 try:
@@ -91,6 +96,11 @@ class Route53Provider(DNSProvider):
         return f"Route 53 ({self.options.get('endpoint_url') or 'AWS'})"
 
     def validate(self) -> None:
+        # issue 10: credentials with a trailing newline are stripped; ones a request cannot carry are refused unseen
+        cleaned = {name: clean_secret(self.options.get(name), f"route53.{name}", what)
+                   for name, what in (("access_key", "the key ID"), ("secret_key", "the secret key"),
+                                      ("session_token", "the session token"))}
+        self.options = dict(self.options, **cleaned)
         if bool(self.options.get("access_key")) != bool(self.options.get("secret_key")):
             raise InputError("route53.secret_key" if self.options.get("access_key") else "route53.access_key",
                              "access_key and secret_key go together (or leave both unset to use the AWS credential"

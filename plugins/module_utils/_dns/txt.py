@@ -151,6 +151,33 @@ def parse_addr(text: str, default_port: int, field: str) -> tuple[str, int]:
     return host, port
 
 
+def check_host(host: str, field: str) -> str:
+    """``host`` is an IP address or a host name that DNS can carry (RFC 1123 letters, digits and hyphens,
+    labels of 1 to 63 characters, at most 253 in all); InputError naming ``field`` otherwise. Stricter than a
+    resolver library (which fails with UnicodeError or resolves garbage through search domains), so that a bad
+    name is refused before any server is contacted."""
+    if not isinstance(host, str) or not host.strip():
+        raise InputError(field, "is empty; give an IP address or a host name")
+    text = host.strip()
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    name = text[:-1] if text.endswith(".") else text
+    labels = name.split(".")
+    shown = text if len(text) <= 80 and text.isprintable() else repr(text[:80]) + "..."
+    if ":" in text:
+        raise InputError(field, f"{shown} is neither an IP address nor a host name (give the port in its own option)")
+    if len(name) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        raise InputError(field, f"{shown} is not a valid host name (labels of 1 to 63 characters, at most 253 in all)")
+    for label in labels:
+        if not all(c.isascii() and (c.isalnum() or c == "-") for c in label) or label[0] == "-" or label[-1] == "-":
+            raise InputError(field, f"{shown} is not a valid host name: use letters, digits and hyphens"
+                             " (an internationalised name in its xn-- form)")
+    return name.lower()
+
+
 def format_addr(host: str, port: int) -> str:
     """``addr:port``, with brackets for IPv6."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import ApiError, InputError, MissingDependency
 from ansible_collections.byoc.certificates.plugins.module_utils._http import Response
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.cloudflare import (
     CloudflareProvider,
@@ -23,7 +23,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._dns.powerdns im
     rrset_patch,
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.rfc2136 import RFC2136Provider, decode_secret
-from ansible_collections.byoc.certificates.plugins.module_utils._dns.route53 import change_batch, from_r53_name
+from ansible_collections.byoc.certificates.plugins.module_utils._dns.route53 import Route53Provider, change_batch, from_r53_name
 
 SECRET = "rn3M5VtGstDztNMpPnQfMtbkgcNfWQ0yB5NJCP5N8W4="
 
@@ -185,3 +185,74 @@ def test_cloudflare_error_text_and_inputs():
     with pytest.raises(InputError) as err:
         CloudflareProvider({"api_token": None}).validate()
     assert err.value.field == "cloudflare.api_token"
+
+
+# -- issue 10: secrets with surrounding whitespace, and garbage server names ------------------------------------
+
+TOKEN = "SEKRIT-tok-0123456789abcdef"
+
+
+@pytest.mark.parametrize("cls,opts,key,header", [
+    (CloudflareProvider, {"api_url": "http://127.0.0.1:9/client/v4"}, "api_token", "Authorization"),
+    (PowerDNSProvider, {"url": "http://127.0.0.1:9/api/v1"}, "api_key", "X-API-Key"),
+])
+def test_trailing_newline_in_a_credential_is_stripped(cls, opts, key, header):
+    p = cls(dict(opts, **{key: TOKEN + "\n"}))
+    p.validate()
+    assert p.client.headers[header].endswith(TOKEN)
+    assert "\n" not in p.client.headers[header]
+
+
+@pytest.mark.parametrize("cls,opts,key,field", [
+    (CloudflareProvider, {}, "api_token", "cloudflare.api_token"),
+    (PowerDNSProvider, {"url": "http://127.0.0.1:9/api/v1"}, "api_key", "powerdns.api_key"),
+])
+@pytest.mark.parametrize("bad", [TOKEN[:8] + "\n" + TOKEN[8:], TOKEN + " x", TOKEN + "\u00e9"])
+def test_credential_a_header_cannot_carry_is_refused_unseen(cls, opts, key, field, bad):
+    with pytest.raises(InputError) as err:
+        cls(dict(opts, **{key: bad})).validate()
+    assert err.value.field == field
+    assert TOKEN[:8] not in str(err.value) and TOKEN[8:] not in str(err.value)
+
+
+def test_header_building_errors_never_carry_the_header():
+    """The safety net below the adapters' own checks: http.client's ValueError holds the header in repr form."""
+    from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import GuardedHttpClient
+
+    client = GuardedHttpClient("http://127.0.0.1:9", service="Cloudflare API", retries=0,
+                               headers={"Authorization": f"Bearer {TOKEN}\n"})
+    with pytest.raises(ApiError) as err:
+        client.request("GET", "zones")
+    assert TOKEN not in err.value.msg and "ValueError" in err.value.msg
+
+
+def test_route53_credentials_are_stripped():
+    p = Route53Provider({"access_key": " AKIAEXAMPLE\n", "secret_key": TOKEN + "\n", "session_token": None})
+    try:
+        p.validate()
+    except MissingDependency:  # boto3 absent: the options were still cleaned first
+        pass
+    assert p.options["access_key"] == "AKIAEXAMPLE" and p.options["secret_key"] == TOKEN
+
+
+@pytest.mark.parametrize("server", ["a" * 64 + ".example.test", "foo..bar", "bad name!", "ns1.example.test:53",
+                                    "x\x00y", "-lead.example.test"])
+def test_rfc2136_garbage_server_name_is_an_input_error(server):
+    with pytest.raises(InputError) as err:
+        RFC2136Provider({"server": server}).validate()
+    assert err.value.field == "rfc2136.server"
+
+
+def test_rfc2136_name_that_does_not_resolve_is_an_input_error(monkeypatch):
+    import socket
+
+    def nope(*a, **kw):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", nope)
+    p = RFC2136Provider({"server": "primary.nowhere.test"})
+    p.validate()
+    with pytest.raises(InputError) as err:
+        p.find_zone("_acme-challenge.a.example.test", None)
+    assert err.value.field == "rfc2136.server" and "primary.nowhere.test" in err.value.msg
+    assert "Name or service not known" in err.value.msg

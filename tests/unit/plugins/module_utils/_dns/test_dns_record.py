@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
+    ApiError,
     AuthenticationFailure,
     InputError,
     NotFound,
@@ -225,3 +226,117 @@ def test_longest_suffix_zone():
     # a zone that is only a string suffix is not a parent
     with pytest.raises(NotFound):
         longest_suffix_zone("a.myexample.test", ["example.test"], "x")
+
+
+# -- issue 10: validate first, write second; a failure after a write cleans up or says what is left ----------
+
+def _writes(fake):
+    return [c for c in fake.calls if isinstance(c, tuple)]
+
+
+def test_nameservers_that_do_not_resolve_fail_before_any_write(monkeypatch):
+    monkeypatch.setattr(resolve, "addresses_of", lambda host, resolvers, timeout: [])
+    fake = FakeProvider(["other"])
+    with pytest.raises(NotFound) as err:
+        run(fake, wait=True, nameservers=["ns1.nowhere.test"], resolver=["127.0.0.1:9"])
+    assert "ns1.nowhere.test" in err.value.msg
+    assert _writes(fake) == [] and fake.values == ["other"]
+
+
+def test_nameserver_discovery_failure_comes_before_any_write(monkeypatch):
+    def no_ns(zone, resolvers, port, timeout=5.0):
+        raise NotFound(f"The resolvers return no NS records for the zone {zone}.")
+
+    monkeypatch.setattr(resolve, "discover_nameservers", no_ns)
+    fake = FakeProvider()
+    with pytest.raises(NotFound):
+        run(fake, wait=True, resolver=["127.0.0.1:9"])
+    assert _writes(fake) == [] and fake.values == []
+
+
+@pytest.mark.parametrize("field,entry", [("nameservers", "bad host!"), ("nameservers", "a" * 64 + ".test"),
+                                         ("resolver", "foo..bar"), ("nameservers", "ns\x00.test")])
+def test_garbage_nameserver_or_resolver_names_are_input_errors(field, entry):
+    fake = FakeProvider()
+    with pytest.raises(InputError) as err:
+        run(fake, wait=True, **{field: [entry]})
+    assert err.value.field == field and fake.calls == []
+
+
+class FailingSync(FakeProvider):
+    """The write succeeds; the step after it (the provider's own sync wait) fails."""
+
+    def wait_for_sync(self, timeout):
+        raise ApiError("GetChange failed: Throttling")
+
+
+def test_failure_after_the_write_removes_what_was_added(monkeypatch):
+    fake = FailingSync(["other"])
+    with pytest.raises(ApiError) as err:
+        run(fake, wait=True, nameservers=["127.0.0.1:1"])
+    assert fake.values == ["other"]
+    assert _writes(fake) == [("change", ("tok1",), (), 60), ("change", (), ("tok1",), 60)]
+    assert "Throttling" in err.value.msg and "were removed again" in err.value.msg
+    assert err.value.details["txt_now"] == ["other"]
+
+
+def test_rollback_keeps_values_written_meanwhile_by_others():
+    class Concurrent(FailingSync):
+        def wait_for_sync(self, timeout):
+            self.values.append("theirs")  # another task's value arrives after our write
+            super().wait_for_sync(timeout)
+
+    fake = Concurrent(["other"])
+    with pytest.raises(ApiError):
+        run(fake, wait=True, nameservers=["127.0.0.1:1"])
+    assert fake.values == ["other", "theirs"]
+
+
+def test_failed_rollback_says_exactly_what_is_left():
+    class Stuck(FailingSync):
+        def change(self, zone, record, *, before, after, added, removed, ttl):
+            if removed:
+                raise AuthenticationFailure("The DNS server answered REFUSED")
+            super().change(zone, record, before=before, after=after, added=added, removed=removed, ttl=ttl)
+
+    fake = Stuck(["other"])
+    with pytest.raises(ApiError) as err:
+        run(fake, wait=True, nameservers=["127.0.0.1:1"])
+    assert "'tok1' are still at _acme-challenge.sbc1.example.test" in err.value.msg
+    assert "state=absent" in err.value.msg
+
+
+def test_half_done_change_says_what_the_record_holds_now():
+    class Half(FakeProvider):
+        def change(self, zone, record, *, before, after, added, removed, ttl):
+            self.values = [v for v in self.values if v not in removed]  # the deletes went through
+            raise ApiError("POST answered HTTP 500")
+
+    fake = Half(["old", "keep"])
+    with pytest.raises(ApiError) as err:
+        core.run(params(value=["old"], state="absent"), provider_factory=lambda n, o: fake)
+    assert "Nothing was changed" not in err.value.msg  # sanity: the removal went through
+    fake = Half(["keep"])
+    with pytest.raises(ApiError) as err:
+        run(fake, value=["new"])
+    assert "Nothing was changed: _acme-challenge.sbc1.example.test still holds 'keep'" in err.value.msg
+
+
+def test_unexpected_exception_after_write_is_not_echoed_and_rolled_back():
+    class Boom(FakeProvider):
+        def wait_for_sync(self, timeout):
+            raise ValueError("Invalid header value b'Bearer SEKRIT\\n'")
+
+    fake = Boom()
+    with pytest.raises(ApiError) as err:
+        run(fake, wait=True, nameservers=["127.0.0.1:1"])
+    assert "SEKRIT" not in err.value.msg and "ValueError" in err.value.msg
+    assert fake.values == []
+
+
+def test_wait_timeout_says_what_is_left(monkeypatch):
+    monkeypatch.setattr(resolve, "wait_for_values", lambda *a, **kw: (False, 3.0, [
+        {"server": "127.0.0.1:2", "serving": [], "ok": False, "error": None}]))
+    with pytest.raises(WaitTimeout) as err:
+        run(FakeProvider(["other"]), wait=True, nameservers=["127.0.0.1:2"], wait_timeout=3)
+    assert "The provider holds 'other', 'tok1' at _acme-challenge.sbc1.example.test" in err.value.msg
