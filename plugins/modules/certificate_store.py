@@ -19,7 +19,14 @@ description:
   - Every write replaces the group's document atomically; a run killed half-way leaves the previous document.
   - A lock (O(lock)) stops two concurrent runs from issuing the same group twice. While another run holds the
     group's lock, every write fails.
-  - All input (PEM, key, passphrase) is checked before the store is read or written.
+  - All input (PEM, key, passphrase) is checked before the store is read or written. Certificate material goes
+    through the collection's shared gate, which refuses key material in a certificate option (never echoing it)
+    and a key that does not open or does not match the certificate.
+  - A O(passphrase) that does not open the group's existing keys is refused, and nothing is written; one document
+    never mixes passphrases (that would lose the rollback key). Changing the passphrase is the explicit O(new_passphrase).
+  - Every write is a compare-and-swap on the document revision. If another writer changed the group after this
+    task read it, the task fails and writes nothing; run it again. Concurrent writers never remove each other's
+    temporary files.
 author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -139,6 +146,31 @@ options:
     description:
       - The time to use instead of the clock for the backoff arithmetic (ISO 8601). For tests and simulations.
     type: str
+  new_passphrase:
+    description:
+      - Change the store passphrase of the group. O(passphrase) must be the current one; every private key of the
+        group (current, previous and every ACME account key) is re-encrypted with this one in the same write.
+      - Keys given in the same task are stored under this passphrase.
+      - Idempotent. When the group's keys already open with O(new_passphrase) (an earlier run changed it),
+        nothing changes. When neither passphrase opens them, the task fails and writes nothing.
+      - At least 12 characters, different from O(passphrase).
+    type: str
+  expected_revision:
+    description:
+      - Write only if the group's document is still at this revision (RV(revision) of an earlier
+        M(byoc.certificates.certificate_store_info) or M(byoc.certificates.certificate_store) result), V(0) for a group that must not exist yet.
+      - Otherwise the task fails, names the revision it found, and writes nothing.
+      - Without it, the task still refuses to overwrite a change that another writer made between this task's own
+        read and its write.
+    type: int
+  root:
+    description:
+      - The root CA certificate (PEM) that anchors the chain of the current material (or of O(certificate) when
+        given in the same task). It is kept with that material, so the previous material keeps its own root for
+        rollback. Genesys Cloud and the Ribbon SBC Edge need the root, which ACME servers do not send in the chain.
+      - It must be one self-signed CA certificate, and the chain from the certificate must lead to it (checked by
+        the shared gate); an expired root is kept with a warning.
+    type: str
 notes:
   - Runs on the controller.
 seealso:
@@ -166,6 +198,19 @@ EXAMPLES = r"""
     group: sbc-emea
     failure:
       msg: "{{ ansible_failed_result.msg }}"
+
+- name: Change the store passphrase of a group (current, previous and account keys together)
+  byoc.certificates.certificate_store:
+    path: /var/lib/byoc/store
+    group: sbc-emea
+    passphrase: "{{ vault_store_passphrase_old }}"
+    new_passphrase: "{{ vault_store_passphrase }}"
+
+- name: Keep the root CA with the current certificate
+  byoc.certificates.certificate_store:
+    path: /var/lib/byoc/store
+    group: sbc-emea
+    root: "{{ lookup('ansible.builtin.file', '/etc/pki/acme-root.pem') }}"
 
 - name: Take the group's lock before ordering
   byoc.certificates.certificate_store:
@@ -220,10 +265,17 @@ current:
     not_after:
       description: End of validity (UTC, ISO 8601).
       type: str
+    root_fingerprint:
+      description: SHA-256 of the root CA certificate kept with the material (O(root)), or V(null).
+      type: str
 previous:
   description: The previous material, like RV(current). V(null) if there is none.
   returned: always
   type: dict
+passphrase_changed:
+  description: Whether this task re-encrypted the group's keys with O(new_passphrase).
+  returned: always
+  type: bool
 account:
   description: The account recorded for O(account.directory) (URI and key fingerprint, never the key).
   returned: when O(account) is given
@@ -263,7 +315,9 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import I
 from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 from ansible_collections.byoc.certificates.plugins.module_utils._store import document as doc_mod
-from ansible_collections.byoc.certificates.plugins.module_utils._store.base import LockHeld, lock_expired
+from ansible_collections.byoc.certificates.plugins.module_utils._store.base import (
+    LockHeld, lock_expired, revision_of, stale,
+)
 
 
 def _read_file(path, field):
@@ -301,6 +355,15 @@ def work(module):
     if any(s < 0 for s in p["backoff_schedule"]) or not p["backoff_schedule"]:
         raise InputError("backoff_schedule", "must be a non-empty list of seconds >= 0")
 
+    if p["expected_revision"] is not None and p["expected_revision"] < 0:
+        raise InputError("expected_revision", "must be 0 (the group does not exist yet) or a revision number")
+    if p["new_passphrase"] is not None:
+        doc_mod.require_passphrase(p["passphrase"], "to change it (the passphrase the group is stored with now)")
+        doc_mod.require_passphrase(p["new_passphrase"], "as the new passphrase", field="new_passphrase")
+    # Keys written by this task are encrypted with the new passphrase when it changes.
+    write_passphrase = p["new_passphrase"] or p["passphrase"]
+    tried = [p["privatekey_passphrase"], p["passphrase"], p["new_passphrase"]]
+
     # 1. Validate every input before the store is touched.
     material = None
     key_given = p["privatekey_content"] or p["privatekey_path"]
@@ -308,21 +371,21 @@ def work(module):
         if not (p["certificate"] and key_given):
             raise InputError("certificate" if not p["certificate"] else "privatekey_content",
                              "certificate and a private key (privatekey_content or privatekey_path) go together")
-        passphrase = doc_mod.require_passphrase(p["passphrase"], "to store a private key")
+        doc_mod.require_passphrase(p["passphrase"], "to store a private key")
         key_pem = p["privatekey_content"] or _read_file(p["privatekey_path"], "privatekey_path")
         material, _key = doc_mod.build_material(
             certificate=p["certificate"], chain=p["chain"], fullchain=p["fullchain"], key_pem=key_pem,
-            key_passphrases=[None, passphrase, p["privatekey_passphrase"]], passphrase=passphrase,
-            order_uri=p["order_uri"])
+            key_passphrases=tried, passphrase=write_passphrase, order_uri=p["order_uri"])
     account = None
     if p["account"]:
         a = p["account"]
         account = {"uri": a.get("uri")}
         if a.get("key_content") or a.get("key_path"):
-            passphrase = doc_mod.require_passphrase(p["passphrase"], "to store an account key")
+            doc_mod.require_passphrase(p["passphrase"], "to store an account key")
             pem = a.get("key_content") or _read_file(a["key_path"], "account.key_path")
-            akey = doc_mod.load_key(pem, "account.key_content", [None, passphrase, a.get("key_passphrase")])
-            account.update(key=doc_mod.encrypt_key(akey, passphrase),
+            akey = doc_mod.load_key(pem, "account.key_content", [a.get("key_passphrase"), p["passphrase"],
+                                                                   p["new_passphrase"]])
+            account.update(key=doc_mod.encrypt_key(akey, write_passphrase),
                            key_fingerprint=doc_mod.public_key_fingerprint(akey))
 
     store = doc_mod.open_store(p)
@@ -348,8 +411,19 @@ def work(module):
                            " lock_owner, or wait until it finishes.", lock=_public_lock(lock))
 
     # 3. Apply the changes to a copy of the document.
-    before = store.read(group) or doc_mod.empty_document(group)
+    stored = store.read(group)
+    read_revision = revision_of(stored)
+    if p["expected_revision"] is not None and p["expected_revision"] != read_revision:
+        raise stale(group, store.where(group), p["expected_revision"], stored)
+    before = stored or doc_mod.empty_document(group)
+    # issue 10: a passphrase that does not open the existing document is refused before anything is written;
+    # new_passphrase re-encrypts every key of the group (current, previous, accounts) together.
+    _effective, rekey = doc_mod.check_passphrase(stored, group, store.where(group), p["passphrase"],
+                                                 p["new_passphrase"])
     after = copy.deepcopy(before)
+    if rekey:
+        doc_mod.reencrypt(after, p["passphrase"], p["new_passphrase"])
+    result["passphrase_changed"] = rekey
     if material:
         cur = after.get("current")
         if not cur or cur.get("fingerprint") != material["fingerprint"]:
@@ -359,6 +433,16 @@ def work(module):
             result["rotated"] = True
         if p["order_uri"]:
             after["last_order_url"] = p["order_uri"]
+    if p["root"]:
+        target = after.get("current")
+        if not target:
+            raise InputError("root", f"group {group} has no current certificate to attach the root to; give it with"
+                                     " certificate (or store the certificate first)")
+        root_pem, root_fp, warnings = doc_mod.check_root(p["root"], target)
+        for warning in warnings:
+            module.warn(warning)
+        if target.get("root_fingerprint") != root_fp:
+            target["root"], target["root_fingerprint"] = root_pem, root_fp
     if account is not None:
         directory = p["account"]["directory"]
         old = (after.get("accounts") or {}).get(directory) or {}
@@ -386,13 +470,14 @@ def work(module):
     elif p["clear_backoff"]:
         after["backoff"] = None
 
-    changed_doc = _view(before) != _view(after) or before.get("accounts") != after.get("accounts")
+    changed_doc = rekey or _view(before) != _view(after) or before.get("accounts") != after.get("accounts")
     if changed_doc:
-        after["revision"] = int(before.get("revision") or 0) + 1
+        after["revision"] = read_revision + 1
         after["updated"] = doc_mod.utc_iso()
         result["changed"] = True
         if not module.check_mode:
-            store.write(group, after)
+            # compare-and-swap: refused (StaleRevision, nothing written) if another writer got in since the read
+            store.write(group, after, read_revision)
 
     # 4. Release after the writes.
     if p["lock"] == "release":

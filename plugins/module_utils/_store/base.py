@@ -9,6 +9,10 @@
 Each group has two objects: ``<group>/state.json`` (the whole document; replaced atomically, so a reader sees
 either the old or the new document, never a mix) and ``<group>/lock.json`` (created only if absent; it names
 the owner and an expiry, so a crashed run's lock can be taken over once it has expired).
+
+Every write is a compare-and-swap on the document's ``revision``: the writer says which revision it read
+(0 for a group that did not exist), and the backend replaces the document only if that is still the stored
+revision; otherwise it raises ``StaleRevision`` and writes nothing (issue 10: no lost update).
 """
 
 from __future__ import annotations
@@ -29,6 +33,23 @@ LOCK = "lock.json"
 
 class LockHeld(ApiError):
     """Another run holds the group's lock."""
+
+
+class StaleRevision(ApiError):
+    """The document changed since the writer read it; nothing was written."""
+
+
+def stale(group: str, where: str, expected: int, found: dict | None) -> StaleRevision:
+    found_rev = int((found or {}).get("revision") or 0)
+    return StaleRevision(
+        f"Group {group}: the store document {where} changed while this task ran (it read revision {expected}, the"
+        f" store now holds revision {found_rev}, updated {(found or {}).get('updated') or 'unknown'}). Nothing was"
+        " written, so the other writer's change is kept. Run the task again: it reads the new revision and applies"
+        " its change on top of it.", location=where, expected_revision=expected, found_revision=found_rev)
+
+
+def revision_of(doc: dict | None) -> int:
+    return int((doc or {}).get("revision") or 0)
 
 
 def check_group(group: t.Any) -> str:
@@ -90,8 +111,9 @@ class Store(abc.ABC):
         """The group's document, or None when the group has never been written."""
 
     @abc.abstractmethod
-    def write(self, group: str, doc: dict) -> None:
-        """Replace the group's document atomically."""
+    def write(self, group: str, doc: dict, expected_revision: int) -> None:
+        """Replace the group's document atomically, only if its stored revision is still ``expected_revision``
+        (0: the group has no document yet). Raises StaleRevision, writing nothing, otherwise."""
 
     @abc.abstractmethod
     def read_lock(self, group: str) -> dict | None:

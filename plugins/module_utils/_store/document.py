@@ -28,7 +28,7 @@ import datetime
 import hashlib
 import typing as t
 
-from ansible_collections.byoc.certificates.plugins.module_utils import _pem
+from ansible_collections.byoc.certificates.plugins.module_utils import _gate, _pem
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
 from ansible_collections.byoc.certificates.plugins.module_utils._store.base import FORMAT, check_group
 
@@ -89,12 +89,12 @@ def open_store(params: dict[str, t.Any]):
     return FilesystemStore(params["path"])
 
 
-def require_passphrase(passphrase: t.Any, why: str) -> str:
+def require_passphrase(passphrase: t.Any, why: str, field: str = "passphrase") -> str:
     if not passphrase:
-        raise InputError("passphrase", f"a store passphrase is required {why}; set it from vault or an AWX"
-                                       f" credential (environment variable {ENV_PASSPHRASE})")
+        raise InputError(field, f"a store passphrase is required {why}; set it from vault or an AWX"
+                                f" credential (environment variable {ENV_PASSPHRASE})")
     if len(str(passphrase)) < MIN_PASSPHRASE:
-        raise InputError("passphrase", f"the store passphrase must have at least {MIN_PASSPHRASE} characters")
+        raise InputError(field, f"the store passphrase must have at least {MIN_PASSPHRASE} characters")
     return str(passphrase)
 
 
@@ -124,15 +124,19 @@ def public_key_fingerprint(obj) -> str:
     return hashlib.sha256(_pem.public_key_der(obj)).hexdigest()
 
 
-def load_key(pem: str, field: str, passphrases: list[str | None]):
-    """Load a PEM key trying each passphrase in turn (None = unencrypted). InputError names the field."""
+def load_key(pem: str, field: str, passphrases: list[str | None], *, certificate=None,
+             certificate_field: str = "certificate"):
+    """Load a PEM key through the shared gate, trying no passphrase and then each given one in turn; with
+    ``certificate``, the gate also refuses a key that does not match it. InputError names the field, never the key."""
     _pem.require_cryptography()
     last: InputError | None = None
-    for candidate in passphrases:
+    for candidate in [None] + [p for p in passphrases if p]:
         try:
-            return _pem.load_private_key(pem, field, candidate)
+            _gate.private_key(pem, field, candidate)
         except InputError as exc:
             last = exc
+            continue
+        return _gate.private_key(pem, field, candidate, certificate=certificate, certificate_field=certificate_field)
     raise last or InputError(field, "no private key")
 
 
@@ -149,9 +153,88 @@ def decrypt_stored_key(enc_pem: str, passphrase: str, where: str):
                                        " group was stored with") from None
 
 
+def encrypted_items(doc: dict | None) -> list[tuple[str, tuple, str]]:
+    """Every encrypted key in a document: (description, path in the document, encrypted PEM)."""
+    doc = doc or {}
+    items = []
+    for slot in ("current", "previous"):
+        if (doc.get(slot) or {}).get("privatekey"):
+            items.append((f"the {slot} private key", (slot, "privatekey"), doc[slot]["privatekey"]))
+    for directory, acct in sorted((doc.get("accounts") or {}).items()):
+        if (acct or {}).get("key"):
+            items.append((f"the ACME account key for {directory}", ("accounts", directory, "key"), acct["key"]))
+    return items
+
+
+def _opens(pem: str, passphrase: str) -> bool:
+    try:
+        serialization.load_pem_private_key(pem.encode("ascii"), passphrase.encode("utf-8"))
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def check_passphrase(doc: dict | None, group: str, where: str, passphrase: str | None,
+                     new_passphrase: str | None = None) -> tuple[str | None, bool]:
+    """Which passphrase encrypts keys written now, and whether the document's keys must be re-encrypted.
+
+    issue 10: a write whose passphrase does not open the existing document is refused (mixing passphrases in
+    one document loses the rollback key). With ``new_passphrase`` every key (current, previous, accounts) is
+    re-encrypted together; a document already under ``new_passphrase`` needs nothing (the change is idempotent).
+    Returns (effective passphrase, rekey)."""
+    _pem.require_cryptography()
+    items = encrypted_items(doc)
+    if new_passphrase is not None:
+        new_passphrase = require_passphrase(new_passphrase, "as the new passphrase", field="new_passphrase")
+        passphrase = require_passphrase(passphrase, "to change it (the passphrase the group is stored with now)")
+        if new_passphrase == passphrase:
+            raise InputError("new_passphrase", "is the same as passphrase; give the new passphrase here and the"
+                                               " current one in passphrase")
+        if not items:
+            return new_passphrase, False
+        if all(_opens(pem, passphrase) for _d, _p, pem in items):
+            return new_passphrase, True
+        if all(_opens(pem, new_passphrase) for _d, _p, pem in items):
+            return new_passphrase, False  # already changed by an earlier run
+        raise InputError("passphrase", f"neither passphrase nor new_passphrase opens every key of group {group} in"
+                                       f" {where} ({_which(items, passphrase)}); nothing was written")
+    if passphrase is None or not items:
+        return passphrase, False
+    if not all(_opens(pem, passphrase) for _d, _p, pem in items):
+        raise InputError("passphrase", f"does not open the existing document of group {group} in {where}"
+                                       f" ({_which(items, passphrase)}). Nothing was written: one document must not"
+                                       " mix passphrases, or its rollback key is lost. Use the passphrase the group"
+                                       " is stored with; to change it, give that one in passphrase and the new one in"
+                                       " new_passphrase, which re-encrypts every key of the group together.")
+    return passphrase, False
+
+
+def _which(items: list, passphrase: str) -> str:
+    bad = [d for d, _p, pem in items if not _opens(pem, passphrase)]
+    return f"it does not decrypt {', '.join(bad)}" if len(bad) < len(items) else "it decrypts none of its keys"
+
+
+def reencrypt(doc: dict, old: str, new: str) -> int:
+    """Re-encrypt every key of ``doc`` (in place) from ``old`` to ``new``. Returns how many keys."""
+    items = encrypted_items(doc)
+    for _desc, path, pem in items:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), old.encode("utf-8"))
+        target = doc
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = encrypt_key(key, new)
+    return len(items)
+
+
 def build_material(*, certificate: str, chain: str | None, fullchain: str | None, key_pem: str,
                    key_passphrases: list[str | None], passphrase: str, order_uri: str | None = None) -> tuple[dict, t.Any]:
-    """Validate a certificate, its chain and key (all before anything is written) and return the stored form."""
+    """Validate a certificate, its chain and key (all before anything is written) and return the stored form.
+
+    A store keeps what was issued, so only what is clearly wrong is refused, through the shared gate: key
+    material in a certificate option (never echoed), and a key that does not open or does not match."""
+    for value, field in ((certificate, "certificate"), (chain, "chain"), (fullchain, "fullchain")):
+        if value:
+            _gate._refuse_key_material(value, field, _gate.classify(value, field))  # pylint: disable=protected-access
     cert = _pem.load_certificate(certificate, "certificate")
     chain_certs = _pem.load_certificates(chain, "chain", allow_empty=True) if chain else []
     full = _pem.load_certificates(fullchain, "fullchain") if fullchain else [cert] + chain_certs
@@ -159,9 +242,7 @@ def build_material(*, certificate: str, chain: str | None, fullchain: str | None
         raise InputError("fullchain", "the first certificate of fullchain is not the certificate")
     if not chain_certs:
         chain_certs = full[1:]
-    key = load_key(key_pem, "privatekey", key_passphrases)
-    if not _pem.key_matches_certificate(key, cert):
-        raise InputError("privatekey", "the private key does not belong to the certificate (public keys differ)")
+    key = load_key(key_pem, "privatekey", key_passphrases, certificate=cert)
     material = {
         "certificate": _pem.to_pem(cert),
         "chain": "".join(_pem.to_pem(c) for c in chain_certs),
@@ -177,8 +258,27 @@ def build_material(*, certificate: str, chain: str | None, fullchain: str | None
         "issuer": cert.issuer.rfc4514_string(),
         "stored": utc_iso(),
         "order_uri": order_uri,
+        "root": None,
+        "root_fingerprint": None,
     }
     return material, key
+
+
+def check_root(root_pem: str, material: dict) -> tuple[str, str, list[str]]:
+    """The root CA that anchors ``material``'s chain, checked through the shared gate: one CA certificate,
+    self-signed, and the chain from the leaf must lead to it. Returns (PEM, fingerprint, warnings)."""
+    roots, warnings = _gate.ca_certificates(root_pem, "root", allow_expired=True)
+    if len(roots) != 1:
+        raise InputError("root", f"give exactly one root CA certificate, got {len(roots)}")
+    root = roots[0]
+    if root.issuer != root.subject:
+        raise InputError("root", f"{_gate.describe(root)} is not self-signed, so it is not a root; give the root"
+                                 " CA certificate at the top of the chain")
+    leaf = _pem.load_certificate(material["certificate"], "certificate")
+    intermediates = [c for c in _pem.load_certificates(material["chain"], "chain", allow_empty=True)
+                     if _pem.fingerprint(c) != _pem.fingerprint(root)] if material.get("chain") else []
+    _gate.chain(leaf, intermediates, [root], "root", require_anchor=True)
+    return _pem.to_pem(root), _pem.fingerprint(root), warnings
 
 
 def summarize(material: dict | None, *, include_pem: bool = True) -> dict | None:
@@ -186,9 +286,9 @@ def summarize(material: dict | None, *, include_pem: bool = True) -> dict | None
     if not material:
         return None
     keys = ["fingerprint", "key_fingerprint", "key_type", "names", "not_before", "not_after", "serial", "issuer",
-            "stored", "order_uri"]
+            "stored", "order_uri", "root_fingerprint"]
     if include_pem:
-        keys += ["certificate", "chain", "fullchain"]
+        keys += ["certificate", "chain", "fullchain", "root"]
     out = {k: material.get(k) for k in keys}
     out["has_privatekey"] = bool(material.get("privatekey"))
     return out

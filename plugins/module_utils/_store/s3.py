@@ -8,7 +8,10 @@
 
 A ``PutObject`` replaces an object as a whole: a reader gets the old or the new document, and an upload cut off
 half-way stores nothing. The lock is created with a conditional write (``If-None-Match: *``) and replaced only
-if it is unchanged (``If-Match: <ETag>``), S3's compare-and-swap. Objects are written with server-side
+if it is unchanged (``If-Match: <ETag>``), S3's compare-and-swap. The document is written the same way: the
+writer reads the object, compares its revision with the one it expects, and puts the new document with
+``If-Match`` on the ETag it compared (``If-None-Match: *`` for a new group), so a concurrent write in between
+makes the put fail (412/409) instead of being overwritten. Objects are written with server-side
 encryption requested (``AES256``); private keys inside are encrypted by us anyway.
 """
 
@@ -21,7 +24,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
     ApiError, AuthenticationFailure, ConnectionFailure, InputError, MissingDependency, NotFound,
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._store.base import (
-    LOCK, STATE, Store, check_group, decode, encode,
+    LOCK, STATE, Store, check_group, decode, encode, revision_of, stale,
 )
 
 try:
@@ -112,8 +115,17 @@ class S3Store(Store):
         got = self._get(key)
         return None if got is None else decode(got[0], f"s3://{self.bucket}/{key}")
 
-    def write(self, group: str, doc: dict) -> None:
-        self._put(self._key(group, STATE), encode(doc), "write")
+    def write(self, group: str, doc: dict, expected_revision: int) -> None:
+        key = self._key(group, STATE)
+        got = self._get(key)
+        current = None if got is None else decode(got[0], f"s3://{self.bucket}/{key}")
+        if revision_of(current) != expected_revision:
+            raise stale(group, self.where(group), expected_revision, current)
+        cond = {"IfNoneMatch": "*"} if got is None else {"IfMatch": got[1]}
+        if not self._put(key, encode(doc), "write", **cond):
+            now = self._get(key)
+            raise stale(group, self.where(group), expected_revision,
+                        None if now is None else decode(now[0], f"s3://{self.bucket}/{key}"))
 
     def read_lock(self, group: str) -> dict | None:
         got = self._get(self._key(group, LOCK))

@@ -27,6 +27,10 @@ PASS = "unit-test-passphrase"
 class FakeModule:
     def __init__(self, params, check_mode=False, diff=False, no_log=False):
         self.params, self.check_mode, self._diff, self.no_log = params, check_mode, diff, no_log
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
 
 def defaults(**params):
@@ -35,7 +39,8 @@ def defaults(**params):
             "privatekey_path": None, "privatekey_passphrase": None, "order_uri": None, "account": None, "ari": None,
             "last_order_url": None, "failure": None, "clear_backoff": False,
             "backoff_schedule": [60, 600, 6000, 86400], "lock": None, "lock_owner": None, "lock_ttl": 3600,
-            "now": None, "account_directory": None, "export_dir": None, "return_private_keys": False}
+            "now": None, "account_directory": None, "export_dir": None, "return_private_keys": False,
+            "new_passphrase": None, "expected_revision": None, "root": None}
     base.update(params)
     return base
 
@@ -155,3 +160,169 @@ def test_store_modules_now_garbage_is_an_input_error(tmp_path, module):
     with pytest.raises(InputError) as err:
         module.work(FakeModule(defaults(path=str(tmp_path), now="garbage")))
     assert err.value.field == "now"
+
+
+# -- issue 10: the store ----------------------------------------------------------------------------------------
+NEW_PASS = "the-new-unit-passphrase"
+
+
+def _key_opens(pem, passphrase):
+    try:
+        serialization.load_pem_private_key(pem.encode(), passphrase.encode())
+        return True
+    except ValueError:
+        return False
+
+
+def _account_key():
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def _two_generations(path):
+    """A group with current, previous and an account key, all under PASS."""
+    for name in ("one.example.test", "two.example.test"):
+        cert, key = make_cert(name)
+        store_mod.work(FakeModule(defaults(path=path, certificate=cert, privatekey_content=key)))
+    store_mod.work(FakeModule(defaults(path=path, account={"directory": "https://acme/dir", "key_content": _account_key(),
+                                                           "key_path": None, "key_passphrase": None, "uri": "u"})))
+
+
+@pytest.mark.parametrize("module", [store_mod, info_mod])
+def test_store_path_that_is_a_file_is_an_input_error(tmp_path, module):
+    afile = tmp_path / "not-a-dir"
+    afile.write_text("x")
+    for path in (afile, afile / "below"):
+        with pytest.raises(InputError) as err:
+            module.work(FakeModule(defaults(path=str(path), last_order_url="https://acme/o/1")))
+        assert err.value.field == "path" and "not a directory" in err.value.msg
+
+
+@pytest.mark.parametrize("change", [
+    {"certificate": "new", "privatekey_content": "new"},  # placeholders: replaced by a real pair below
+    {"ari": {"window_start": "2026-01-01T00:00:00Z"}},
+    {"last_order_url": "https://acme/o/9"},
+])
+def test_write_with_a_passphrase_that_does_not_open_the_group_is_refused(tmp_path, change):
+    path = str(tmp_path)
+    _two_generations(path)
+    state = tmp_path / "g1" / "state.json"
+    raw = state.read_bytes()
+    if "certificate" in change:
+        change = dict(zip(("certificate", "privatekey_content"), make_cert("three.example.test")))
+    with pytest.raises(InputError) as err:
+        store_mod.work(FakeModule(defaults(path=path, passphrase="another-passphrase-entirely", **change)))
+    assert err.value.field == "passphrase"
+    assert "does not open" in err.value.msg and "new_passphrase" in err.value.msg
+    assert "another-passphrase" not in err.value.msg
+    assert state.read_bytes() == raw  # nothing written: the rollback key still opens with the group's passphrase
+    doc = json.loads(raw)
+    assert _key_opens(doc["previous"]["privatekey"], PASS)
+
+
+def test_new_passphrase_reencrypts_current_previous_and_accounts_together(tmp_path):
+    path = str(tmp_path)
+    _two_generations(path)
+    r = store_mod.work(FakeModule(defaults(path=path, new_passphrase=NEW_PASS), diff=True))
+    assert r["changed"] and r["passphrase_changed"] and r["revision"] == 4
+    doc = json.loads((tmp_path / "g1" / "state.json").read_text())
+    for pem in (doc["current"]["privatekey"], doc["previous"]["privatekey"], doc["accounts"]["https://acme/dir"]["key"]):
+        assert _key_opens(pem, NEW_PASS) and not _key_opens(pem, PASS)
+    info = info_mod.work(FakeModule(defaults(path=path, passphrase=NEW_PASS)))
+    assert info["current"]["key_matches"] and info["previous"]["key_matches"]
+    # idempotent: the same task again changes nothing
+    again = store_mod.work(FakeModule(defaults(path=path, new_passphrase=NEW_PASS)))
+    assert again["changed"] is False and again["passphrase_changed"] is False
+    # the old passphrase alone is now refused
+    with pytest.raises(InputError, match="does not open"):
+        store_mod.work(FakeModule(defaults(path=path, last_order_url="https://acme/o/2")))
+    # neither passphrase opens: refused
+    with pytest.raises(InputError, match="neither passphrase nor new_passphrase"):
+        store_mod.work(FakeModule(defaults(path=path, passphrase="wrong-passphrase-1", new_passphrase="wrong-passphrase-2")))
+    with pytest.raises(InputError) as err:
+        store_mod.work(FakeModule(defaults(path=path, passphrase=NEW_PASS, new_passphrase=NEW_PASS)))
+    assert err.value.field == "new_passphrase"
+
+
+def test_new_passphrase_in_check_mode_writes_nothing(tmp_path):
+    path = str(tmp_path)
+    _two_generations(path)
+    raw = (tmp_path / "g1" / "state.json").read_bytes()
+    r = store_mod.work(FakeModule(defaults(path=path, new_passphrase=NEW_PASS), check_mode=True))
+    assert r["changed"] and r["passphrase_changed"]
+    assert (tmp_path / "g1" / "state.json").read_bytes() == raw
+
+
+def test_stale_revision_is_refused_not_overwritten(tmp_path):
+    from ansible_collections.byoc.certificates.plugins.module_utils._store.base import StaleRevision
+    from ansible_collections.byoc.certificates.plugins.module_utils._store.filesystem import FilesystemStore
+
+    path = str(tmp_path)
+    r = store_mod.work(FakeModule(defaults(path=path, last_order_url="https://acme/o/1")))
+    assert r["revision"] == 1
+    with pytest.raises(StaleRevision) as err:
+        store_mod.work(FakeModule(defaults(path=path, last_order_url="https://acme/o/2", expected_revision=0)))
+    assert "revision 1" in err.value.msg and "Run the task again" in err.value.msg
+    # another writer gets in between this task's read and its write: the backend's compare-and-swap refuses it
+    store = FilesystemStore(path)
+    mine = store.read("g1")
+    theirs = dict(mine, revision=2, last_order_url="https://acme/o/theirs")
+    store.write("g1", theirs, 1)
+    with pytest.raises(StaleRevision):
+        store.write("g1", dict(mine, revision=2, last_order_url="https://acme/o/mine"), 1)
+    assert store.read("g1")["last_order_url"] == "https://acme/o/theirs"
+
+
+CONCURRENT_WRITER = """
+import json, sys
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import ByocError
+from ansible_collections.byoc.certificates.plugins.modules import certificate_store as store_mod
+path, me, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+params = json.loads(sys.argv[4])
+class M:
+    check_mode = False
+    _diff = False
+    def warn(self, msg):
+        pass
+outcomes = []
+for i in range(n):
+    m = M()
+    m.params = dict(params, path=path, group="g%d" % (i // 5), last_order_url="https://acme/%s/%d" % (me, i))
+    try:
+        store_mod.work(m)
+        outcomes.append("ok")
+    except ByocError as exc:
+        outcomes.append("stale" if "changed while this task ran" in exc.msg else "error: " + exc.msg)
+    except Exception as exc:
+        outcomes.append("crash: %r" % (exc,))
+print(json.dumps(outcomes))
+"""
+
+
+def test_two_concurrent_writer_processes_never_break_each_other(tmp_path):
+    """Two processes write the same (new) groups at the same time: no writer ever loses its temporary file
+    (issue 10: "No such file or directory"), a refused write is always the stale-revision refusal, and the
+    final revision counts exactly the writes that succeeded (no lost update)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    n = 60
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_WRITER, str(tmp_path), f"w{i}", str(n),
+                               json.dumps(defaults(passphrase=None))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for i in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    outcomes = results[0] + results[1]
+    assert not [o for o in outcomes if o not in ("ok", "stale")], sorted(set(outcomes))
+    ok = outcomes.count("ok")
+    revisions = 0
+    for group_dir in tmp_path.iterdir():
+        doc = json.loads((group_dir / "state.json").read_text())
+        revisions += doc["revision"]
+        assert not [p.name for p in group_dir.iterdir() if p.name.endswith(".tmp")]
+    assert revisions == ok and ok >= n  # every group got written; each success is one revision
