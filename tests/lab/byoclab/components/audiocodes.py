@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ..core import LOOPBACK, REPO, free_port, tcp_open
+from .bind import SIP_NAMES
 
 DEVICES = [("mediant-ha", True), ("mediant-sa", False)]
 
@@ -84,7 +85,7 @@ class AudioCodes:
                 "api_url": f"https://{LOOPBACK}:{port}/api/v1",
                 "username": "Admin", "password": users["Admin"]["password"],
                 "readonly_username": "Monitor", "readonly_password": users["Monitor"]["password"],
-                "sip_tls": {"host": LOOPBACK, "port": sip_port},
+                "sip_tls": {"host": LOOPBACK, "port": sip_port, "name": SIP_NAMES[dev_name]},  # lab zone (bind)
                 "ha": ha, "control_url": f"https://{LOOPBACK}:{port}/_control",
                 "ca_file": str(cert_file), "serial": serial,
             }

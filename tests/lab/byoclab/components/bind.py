@@ -8,7 +8,10 @@ Zones on the primary:
 - ``example.test`` (updatable by ``acme-key``, transferred to the secondary, which is never notified by the
   primary, so it serves the old data until a test sends it a DNS NOTIFY with ``byoclab.dnstools.notify``);
 - ``corp.test`` (NOT updatable): ``_acme-challenge.sbcN.corp.test`` are CNAMEs into the delegated zone;
-- ``acme-dns.corp.test`` (updatable by ``acme-key``): the delegated challenge zone.
+- ``acme-dns.corp.test`` (updatable by ``acme-key``): the delegated challenge zone;
+- ``lab.test`` (updatable by ``acme-key``, so certificates for its names can be issued over DNS-01): the SIP-TLS
+  names of the SBC emulators (``SIP_NAMES``; A records to 127.0.0.1, the port is in each part's lab.json
+  ``sip_tls``). The emulated Genesys Edges resolve trunk proxy names through this server, never /etc/hosts.
 
 There is no key other than ``acme-key`` on either server (a test signing with ``wrong-key`` gets BADKEY).
 """
@@ -28,6 +31,14 @@ TSIG_ALGORITHM = "hmac-sha256"
 DIRECT_ZONE = "example.test"
 DELEGATING_ZONE = "corp.test"
 CHALLENGE_ZONE = "acme-dns.corp.test"
+LAB_ZONE = "lab.test"
+# The SIP-TLS names of the SBC emulators (issue 9 §1). The SBC parts import their name from here.
+SIP_NAMES = {
+    "mediant-ha": "mediant-ha.lab.test",   # AudioCodes HA pair
+    "mediant-sa": "mediant-sa.lab.test",   # AudioCodes standalone unit
+    "ribbon_core": "sbc-core.lab.test",    # Ribbon SBC Core HA pair (one signalling address)
+    "ribbon_edge": "sbc-edge.lab.test",    # Ribbon SBC Edge unit
+}
 # Long refresh/retry: the secondary only catches up when it receives a NOTIFY (brief: "the secondary must LAG").
 REFRESH = 3600
 RETRY = 3600
@@ -73,6 +84,11 @@ def _corp_zone(serial: int) -> str:
         # Delegation of the challenge zone; ns1.corp.test's address above is its glue.
         "acme-dns IN NS ns1.corp.test.\n"
     )
+
+
+def _lab_zone(serial: int) -> str:
+    return _soa(LAB_ZONE, serial) + "@ IN NS ns1.lab.test.\nns1 IN A 127.0.0.1\n" + "".join(
+        f"{name.removesuffix('.' + LAB_ZONE)} IN A 127.0.0.1\n" for name in SIP_NAMES.values())
 
 
 def _challenge_zone(serial: int) -> str:
@@ -127,6 +143,7 @@ class Bind:
         (prim_dir / "example.test.db").write_text(_example_zone(serial))
         (prim_dir / "corp.test.db").write_text(_corp_zone(serial))
         (prim_dir / "acme-dns.corp.test.db").write_text(_challenge_zone(serial))
+        (prim_dir / "lab.test.db").write_text(_lab_zone(serial))
 
         # Primary: never notifies (options notify no), allows transfers from loopback (the secondary and tests).
         (prim_dir / "named.conf").write_text(_options(prim_dir, prim_port) + f"""include "{key_file}";
@@ -146,6 +163,13 @@ zone "{DELEGATING_ZONE}" {{
 zone "{CHALLENGE_ZONE}" {{
   type primary;
   file "{prim_dir}/acme-dns.corp.test.db";
+  notify no;
+  allow-transfer {{ 127.0.0.1; }};
+  update-policy {{ grant {TSIG_NAME} zonesub ANY; }};
+}};
+zone "{LAB_ZONE}" {{
+  type primary;
+  file "{prim_dir}/lab.test.db";
   notify no;
   allow-transfer {{ 127.0.0.1; }};
   update-policy {{ grant {TSIG_NAME} zonesub ANY; }};
@@ -173,7 +197,7 @@ zone "{CHALLENGE_ZONE}" {{
         marks = {n: _log_size(lab, n) for n in ("bind-primary", "bind-secondary")}
         prim = lab.spawn("bind-primary", [named, "-g", "-4", "-n", "1", "-c", str(prim_dir / "named.conf")])
         lab.wait_ready("bind-primary", prim, lambda: _bind_error(lab, "bind-primary", marks["bind-primary"]) or all(
-            _serial(prim_port, z) == serial for z in (DIRECT_ZONE, DELEGATING_ZONE, CHALLENGE_ZONE)), timeout=20)
+            _serial(prim_port, z) == serial for z in (DIRECT_ZONE, DELEGATING_ZONE, CHALLENGE_ZONE, LAB_ZONE)), timeout=20)
         _check_bind_errors(lab, "bind-primary", marks["bind-primary"])
         sec = lab.spawn("bind-secondary", [named, "-g", "-4", "-n", "1", "-c", str(sec_dir / "named.conf")])
         # Ready once the initial transfer is done: the secondary answers the SOA with the primary's serial.
@@ -182,12 +206,14 @@ zone "{CHALLENGE_ZONE}" {{
         _check_bind_errors(lab, "bind-secondary", marks["bind-secondary"])
 
         return {
-            "summary": (f"BIND 9 primary 127.0.0.1:{prim_port} (example.test, corp.test, acme-dns.corp.test; "
+            "summary": (f"BIND 9 primary 127.0.0.1:{prim_port} (example.test, corp.test, acme-dns.corp.test, lab.test; "
                         f"TSIG {TSIG_NAME}), lagging secondary 127.0.0.1:{sec_port} (example.test, NOTIFY only)"),
             "primary": {"host": LOOPBACK, "port": prim_port},
             "secondary": {"host": LOOPBACK, "port": sec_port},
             "tsig": {"name": TSIG_NAME, "algorithm": TSIG_ALGORITHM, "secret": secret, "file": str(key_file)},
-            "zones": {"direct": DIRECT_ZONE, "delegating": DELEGATING_ZONE, "challenge": CHALLENGE_ZONE},
+            "zones": {"direct": DIRECT_ZONE, "delegating": DELEGATING_ZONE, "challenge": CHALLENGE_ZONE,
+                      "lab": LAB_ZONE},
+            "sip_names": dict(SIP_NAMES),
             "nameservers": {DIRECT_ZONE: [f"ns1.{DIRECT_ZONE}", f"ns2.{DIRECT_ZONE}"]},
             "initial_serial": serial,
         }

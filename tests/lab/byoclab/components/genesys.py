@@ -8,6 +8,10 @@ What it starts:
 - ``genesys``: the emulator (``emulators.genesys.server``) on HTTPS, certificate from ``lab.ca``. Its org has one
   MANAGED CA created here, which signs the emulated Edges' certificates. The seeded trunks point at the responders;
   they are disconnected until the SBC CA chain is added as REMOTE certificate authorities.
+- The emulated Edges resolve trunk proxy names through the ``bind`` part's primary server (which serves the lab zone
+  ``lab.test`` with the SBC emulators' SIP-TLS names), never through /etc/hosts or the machine's resolver, and check
+  the SBC's certificate against the name. Each Edge presents its certificate (clientAuth, signed by the MANAGED CA)
+  and keeps one SIP-TLS connection per proxy open between health rounds.
 
 Keys of ``components.genesys`` in lab.json:
 
@@ -23,7 +27,10 @@ Keys of ``components.genesys`` in lab.json:
 ``sbc_ca``                  ``{"root_pem_file", "intermediate_pem_file", "chain_pem_file"}``: the CAs that sign the
                             responders (``chain_pem_file`` = intermediate then root)
 ``responders``              ``[{"name", "address" ("127.0.0.1:port"), "port", "cert_file"}]``
-``edges``                   ``[{"id", "name"}]``
+``edges``                   ``[{"id", "name", "client_cert_file", "client_key_file"}]``: the certificate (and its key)
+                            the Edge presents to SBCs (signed by the MANAGED CA, extended key usage clientAuth), for
+                            tests that act as an Edge
+``dns``                     ``{"host", "port"}``: the DNS server the Edges resolve proxy names with
 ``trunks``                  ``[{"id", "name", "edge_id", "trunk_base_id", "proxies"}]`` (trunk instances)
 ``trunk_bases``             ``[{"id", "name", "proxies"}]``
 """
@@ -118,7 +125,7 @@ def _key_pem(key) -> str:
 
 class Genesys:
     name = "genesys"
-    requires: list[str] = []
+    requires: list[str] = ["bind"]  # the Edges resolve SIP server names through the lab's DNS
 
     def start(self, lab) -> dict:
         work = lab.workdir("genesys")
@@ -178,6 +185,7 @@ class Genesys:
             "managed_ca": {"id": str(uuid.uuid4()), "name": "Genesys Cloud managed CA", "pem_file": managed_file},
             "site": {"id": str(uuid.uuid4()), "name": "Lab Site"},
             "edges": edges, "trunk_bases": bases,
+            "dns": dict(lab.components["bind"]["primary"]),
         }
         config_file = _write(work / "config.json", json.dumps(config, indent=2), private=True)
         proc = lab.spawn("genesys", [sys.executable, "-m", "emulators.genesys.server", "--config", config_file],
@@ -200,7 +208,9 @@ class Genesys:
             "poll_interval": POLL_INTERVAL, "token_ttl": TOKEN_TTL,
             "sbc_ca": sbc_ca,
             "responders": [{k: r[k] for k in ("name", "address", "port", "cert_file")} for r in responders],
-            "edges": [{"id": e["id"], "name": e["name"]} for e in edges],
+            "edges": [{"id": e["id"], "name": e["name"], "client_cert_file": e["cert_file"],
+                       "client_key_file": e["key_file"]} for e in edges],
+            "dns": dict(lab.components["bind"]["primary"]),
             "trunks": trunks,
             "trunk_bases": [{"id": b["id"], "name": b["name"], "proxies": b["proxies"]} for b in bases],
         }

@@ -17,6 +17,12 @@ Listener (``SipTlsListener(host, port, material, name, client_roots=None)``):
   it is idle for ``idle_timeout`` seconds, or :meth:`SipTlsListener.drop_sessions` closes it. An established
   session keeps the certificate (and the client verification) of its handshake: sbc-apis.md §0.10 and B6 ("the
   existing active TLS sessions will still use the old certificate"), E3.
+- ``recheck_client_trust=True`` (keyword): before answering each request on a mutually authenticated session, the
+  client's certificate is checked again against the roots installed now; a session whose client is no longer
+  issued by one of them is closed (Ribbon's certExpiryCheck, sbc-apis.md B2: "terminates any ongoing sessions if
+  the corresponding certificates are ... no longer trusted, or expired"; checked on every request, the stricter
+  reading of "periodically"). Only a client certificate issued directly by a root can be re-checked (the peer's
+  intermediates are not available after the handshake); such sessions are closed too (stricter).
 
 Client: :class:`SipTlsSession` keeps one connection open and sends OPTIONS on it; when the connection has gone it
 reconnects once (a new handshake, with the trust and client certificate given now). :func:`sip_options_probe` is
@@ -77,7 +83,8 @@ def _context_for(chain_pem: str, key_pem: str, client_roots: str | None = None) 
 
 class SipTlsListener:
     def __init__(self, host: str, port: int, material, name: str = "sbc", client_roots=None, *,
-                 idle_timeout: float = IDLE_TIMEOUT):
+                 idle_timeout: float = IDLE_TIMEOUT, recheck_client_trust: bool = False):
+        self.recheck_client_trust = recheck_client_trust
         self.host, self.port, self.material, self.name = host, port, material, name
         self.client_roots = client_roots
         self.idle_timeout = idle_timeout
@@ -89,6 +96,7 @@ class SipTlsListener:
         self.options_answered = 0
         self.clients_refused = 0
         self.sessions_dropped = 0
+        self.sessions_untrusted = 0
         self.last_refusal: str | None = None
 
     def start(self) -> None:
@@ -119,6 +127,7 @@ class SipTlsListener:
             return {"handshakes": self.handshakes, "options_answered": self.options_answered,
                     "sessions_open": len(self._sessions), "sessions_dropped": self.sessions_dropped,
                     "clients_refused": self.clients_refused, "last_refusal": self.last_refusal,
+                    "sessions_untrusted": self.sessions_untrusted,
                     "mutual_auth": self.client_roots is not None and self.client_roots() is not None}
 
     def _context(self) -> ssl.SSLContext | None:
@@ -152,9 +161,11 @@ class SipTlsListener:
             if ctx is None:
                 conn.close()
                 return
+            tls = ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
             try:
-                tls = ctx.wrap_socket(conn, server_side=True)
+                tls.do_handshake()
             except ssl.SSLError as exc:
+                self._lingering_close(tls)
                 if ctx.verify_mode == ssl.CERT_REQUIRED and getattr(exc, "reason", None) in (
                         "CERTIFICATE_VERIFY_FAILED", "PEER_DID_NOT_RETURN_A_CERTIFICATE"):
                     with self._lock:
@@ -174,6 +185,11 @@ class SipTlsListener:
                         return
                     buf += chunk
                 head, _sep, buf = buf.partition(b"\r\n\r\n")
+                if self.recheck_client_trust and not self._still_trusted(tls):
+                    with self._lock:
+                        self.sessions_untrusted += 1
+                    print(f"{self.name}: closed a session whose client certificate is no longer trusted", flush=True)
+                    return
                 tls.sendall(self._answer(head.decode("utf-8", "replace")).encode())
         except (OSError, ssl.SSLError, ValueError):
             pass
@@ -185,6 +201,37 @@ class SipTlsListener:
                 (tls or conn).close()
             except OSError:
                 pass
+
+    @staticmethod
+    def _lingering_close(tls: ssl.SSLSocket) -> None:
+        """After a failed handshake: stop sending, read what the client still sends, then close. Closing with unread
+        data would send a TCP RST, which can destroy the TLS alert in the client's receive queue before it reads it
+        (then the client would only see a reset, not why)."""
+        try:
+            tls.shutdown(socket.SHUT_WR)  # SSLSocket.shutdown drops the TLS object and shuts the TCP socket down
+            tls.settimeout(1.0)
+            while tls.recv(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+
+    def _still_trusted(self, tls: ssl.SSLSocket) -> bool:
+        if self.client_roots is None:
+            return True
+        roots_pem = self.client_roots()
+        der = tls.getpeercert(binary_form=True)
+        if roots_pem is None or der is None:
+            return True  # mutual authentication is off now, or was off at the handshake: nothing to re-check
+        from cryptography import x509  # the emulators' dependency; imported here so the client side needs none
+
+        peer = x509.load_der_x509_certificate(der)
+        for root in x509.load_pem_x509_certificates(roots_pem.encode()) if roots_pem.strip() else []:
+            try:
+                peer.verify_directly_issued_by(root)
+            except Exception:  # noqa: BLE001 - any failure means "not issued by this root"
+                continue
+            return True
+        return False
 
     def _answer(self, request: str) -> str:
         lines = request.split("\r\n")
@@ -227,6 +274,9 @@ def _tls_failure(exc: Exception, stage: str, *, fresh: bool, client_cert: bool) 
         return f"the SBC refused {who} (TLS alert {CLIENT_CERT_ALERTS[reason]})"
     if isinstance(exc, ssl.SSLEOFError) or (isinstance(exc, ConnectionError) and stage == "tls"):
         return "tls failed: the SBC closed the connection during the TLS handshake"
+    if isinstance(exc, ConnectionError) and fresh and client_cert:
+        return ("the SBC closed the connection right after the handshake, before answering (no TLS alert was "
+                "received; an SBC does this when it refuses the client's certificate)")
     return f"{stage} failed: {exc}"
 
 

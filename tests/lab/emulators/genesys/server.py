@@ -12,8 +12,12 @@ It serves, on one HTTPS base (genesys-cloud-api.md §8.1: login and API on the s
 
 Trunk health is computed, never scripted: a background loop plays each emulated Edge and, for every proxy in a TLS
 trunk base's ``trunk_transport_serverProxyList``, does a real TLS handshake and sends SIP OPTIONS
-(``emulators.common.siptls.sip_options_probe``), trusting only the REMOTE CAs currently in the trust store and
-presenting the Edge's certificate, which is signed by the MANAGED CA. ``connectedStatus``, ``optionsStatus`` and
+(``emulators.common.siptls.SipTlsSession``), trusting only the REMOTE CAs currently in the trust store and
+presenting the Edge's certificate, which is signed by the MANAGED CA. A proxy given by name is resolved through the
+lab's DNS server (config ``dns``; never /etc/hosts or the machine's resolver) and the SBC's certificate is checked
+against that name; an unresolvable name is a down trunk. Each Edge keeps one connection per proxy open and reuses it
+while the SBC keeps it (sbc-apis.md §0.10, B6, E3), so after a certificate change on the SBC the trunk's health can
+still reflect the old certificate until the session is re-established. ``connectedStatus``, ``optionsStatus`` and
 their ``errorInfo`` are the result of the last round. A change to the trust store or to a trunk base wakes the loop
 at once, so the next round (at most one polling interval later) reflects it.
 
@@ -31,6 +35,7 @@ import base64
 import datetime
 import fnmatch
 import hashlib
+import ipaddress
 import json
 import math
 import re
@@ -45,7 +50,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from emulators.common.httpserver import EmulatorHTTPServer, Reply, Request, Router
-from emulators.common.siptls import sip_options_probe
+from emulators.common.siptls import SipTlsSession
 
 EDGES = "/api/v2/telephony/providers/edges"
 CAS = f"{EDGES}/certificateauthorities"
@@ -173,6 +178,10 @@ class Emulator:
         self.trunks: dict[str, dict] = {}
         self._seed()
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="edge-probe")
+        # Edge -> SBC SIP-TLS sessions, one per (edge id, proxy), kept open between rounds.
+        self.dns = config.get("dns")  # {"host", "port"}: the lab's DNS server that the Edges resolve names with
+        self.sessions: dict[tuple[str, str], dict] = {}
+        self.sessions_lock = threading.Lock()
 
     # -- seed / reset ------------------------------------------------------------------------------------
     def _seed(self) -> None:
@@ -229,6 +238,7 @@ class Emulator:
         return base, trunks
 
     def reset(self) -> None:
+        self.drop_edge_sessions()
         with self.lock:
             self.faults = {}
             self.rate_windows = {}
@@ -323,16 +333,87 @@ class Emulator:
             self.last_round_seconds = round(time.monotonic() - started, 3)
             self.round_cond.notify_all()
 
+    def _resolve(self, host: str) -> tuple[str | None, str | None]:
+        """(address, error). A literal address is used as it is; a name is resolved (A record) through the lab's
+        DNS server only, as a real Edge resolves the trunk's SIP server names through its DNS."""
+        try:
+            ipaddress.ip_address(host)
+            return host, None
+        except ValueError:
+            pass
+        if not self.dns:
+            return None, f"cannot resolve {host}: the lab gave the Edges no DNS server"
+        try:
+            import dns.exception
+            import dns.resolver
+        except ImportError:
+            return None, f"cannot resolve {host}: dnspython is missing"
+        res = dns.resolver.Resolver(configure=False)  # never /etc/resolv.conf or /etc/hosts
+        res.nameservers, res.port = [self.dns["host"]], int(self.dns["port"])
+        res.lifetime = res.timeout = 2.0
+        where = f"{self.dns['host']}:{self.dns['port']}"
+        try:
+            answer = res.resolve(host, "A", search=False)
+        except dns.resolver.NXDOMAIN:
+            return None, f"cannot resolve {host}: no such name (NXDOMAIN from the lab DNS {where})"
+        except dns.resolver.NoAnswer:
+            return None, f"cannot resolve {host}: no A record (lab DNS {where})"
+        except dns.exception.DNSException as exc:
+            return None, f"cannot resolve {host} through the lab DNS {where}: {exc.__class__.__name__}: {exc}"
+        return answer[0].to_text(), None
+
     def _probe(self, edge_id: str, proxy: str, trust: str) -> dict:
         host, _sep, port = proxy.rpartition(":")
         if not host or not port.isdigit():
             host, port = proxy, str(DEFAULT_TLS_PORT)
         chain, key = self.edge_material[edge_id]
+        address, error = self._resolve(host)
+        key_ = (edge_id, proxy)
+        if address is None:
+            self._drop_session(key_)
+            return {"ok": False, "stage": "dns", "error": error, "status": None, "peer_sha256": None}
+        trust_id = hashlib.sha256((trust or "").encode()).hexdigest()
+        with self.sessions_lock:
+            entry = self.sessions.get(key_)
+        if entry is not None and (entry["address"] != address or entry["trust"] != trust_id):
+            # UNCONFIRMED how an Edge treats its open sessions when its trust store changes; the stricter reading:
+            # it connects again, so the new trust is proven by a new handshake.
+            self._drop_session(key_)
+            entry = None
+        if entry is None:
+            entry = {"address": address, "trust": trust_id, "opened": wire_time(),
+                     "session": SipTlsSession(address, int(port), server_name=host, cadata=trust or None,
+                                              client_chain_pem=chain, client_key_pem=key, timeout=3.0)}
+            with self.sessions_lock:
+                self.sessions[key_] = entry
         try:
-            return sip_options_probe(host, int(port), cadata=trust or None, server_name=host, timeout=3.0,
-                                     client_chain_pem=chain, client_key_pem=key)
+            result = entry["session"].options()
         except Exception as exc:  # noqa: BLE001 - a broken probe is a failed probe, never a dead loop
+            entry["session"].close()
             return {"ok": False, "stage": "tls", "error": f"probe failed: {exc}", "status": None, "peer_sha256": None}
+        entry["last"] = {"ok": result["ok"], "reused": result.get("reused", False), "at": wire_time()}
+        return result
+
+    def _drop_session(self, key: tuple[str, str]) -> None:
+        with self.sessions_lock:
+            entry = self.sessions.pop(key, None)
+        if entry is not None:
+            entry["session"].close()
+
+    def drop_edge_sessions(self) -> int:
+        with self.sessions_lock:
+            keys = list(self.sessions)
+        for key in keys:
+            self._drop_session(key)
+        return len(keys)
+
+    def session_view(self) -> list[dict]:
+        """The Edges' open SIP-TLS sessions (test-only inspection): which certificate each one saw."""
+        with self.sessions_lock:
+            items = list(self.sessions.items())
+        return [{"edge_id": k[0], "proxy": k[1], "address": e["address"], "open": e["session"].open,
+                 "opened": e["opened"], "handshakes": e["session"].handshakes, "requests": e["session"].requests,
+                 "peer_sha256": e["session"].peer_sha256, "last": e.get("last")} for k, e in items]
 
     def wait_rounds(self, rounds: int, timeout: float) -> bool:
         with self.lock:
@@ -875,6 +956,7 @@ def build(emu: Emulator) -> Router:
                 {"id": ca["id"], "name": ca["name"], "type": ca["type"], "services": ca["services"],
                  "version": ca["version"], "fingerprints": sorted(fps(ca["certificate"]))}
                 for ca in emu.cas.values()],
+            "edge_sessions": emu.session_view(),
             "trunks": [{"id": t["id"], "name": emu.bases[t["base_id"]]["name"], "edge_id": t["edge_id"],
                         "trunk_base_id": t["base_id"], "proxies": emu.proxies(emu.bases[t["base_id"]]),
                         "connected": emu.health.get(t["id"], {}).get("connected", False),
@@ -932,6 +1014,13 @@ def build(emu: Emulator) -> Router:
             return Reply.json({"error": exc.message}, 400)
         emu.wake.set()
         return Reply.json({"trunk_base_id": base["id"], "trunks": trunks})
+
+    @r.route("POST", "/_control/edge-sessions/drop")
+    def ctl_drop_sessions(req: Request) -> Reply:
+        """TEST-ONLY: the Edges close their kept SIP-TLS sessions; the next round connects (and handshakes) anew."""
+        dropped = emu.drop_edge_sessions()
+        emu.wake.set()
+        return Reply.json({"dropped": dropped})
 
     @r.route("POST", "/_control/reset")
     def ctl_reset(req: Request) -> Reply:

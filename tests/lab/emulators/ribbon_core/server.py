@@ -13,8 +13,18 @@ What it speaks (facts in shared/reference/sbc-apis.md, cited inline):
 - a SIP-TLS listener on the pair's signalling address serving the certificate of the TLS profile bound to the SIP
   port (B3: defaultTlsProfile is used by each SIP signalling port); a re-pointed profile is used for the next new
   connection (B6).
+- mutual authentication: ``authClient true`` on that TLS profile (B3: ``authClient <false|true>``) makes the listener
+  require a client certificate and verify it against the ``remote`` PKI objects loaded on the active node at the
+  moment of the handshake (B2: remote = CA certificates / trust anchors). The reference does not say which remote
+  objects a profile trusts; the stricter reading used here: only enabled, loaded remote objects, and nothing else
+  (no system store). Empty -> every client is refused.
+- sessions: a SIP-TLS session keeps the certificate of its handshake after the profile is re-pointed (B6 "the
+  existing active TLS sessions will still use the old certificate", §0.10, E3); a switchover closes them (B6: a
+  manual node switchover is the means to disconnect them). NOT modelled: certExpiryCheck (B2) ending sessions whose
+  peer is no longer trusted or expired.
 
-Test-only control API under /_control/ (never called by the product): state, switchover, sync status, SFTP faults.
+Test-only control API under /_control/ (never called by the product): state, switchover, sync status, SFTP faults,
+``POST /_control/sessions/drop`` (close every established SIP-TLS session, like bouncing the sipSigPort, B6).
 """
 
 from __future__ import annotations
@@ -106,6 +116,7 @@ class CoreState:
         self.loaded: dict[str, dict] = {}  # name -> loaded material or {"error": ...} on the ACTIVE node
         self.sip_profile = cfg.get("sip_profile", "defaultTlsProfile")
         self.switchovers = 0
+        self.listener: SipTlsListener | None = None
 
     @property
     def active(self) -> Node:
@@ -131,6 +142,17 @@ class CoreState:
             if not got or "error" in got:
                 return None  # nothing valid bound: the listener refuses the handshake
             return got["chain_pem"], got["key_pem"]
+
+    def client_roots(self) -> str | None:
+        """None when the SIP port's profile has authClient false (B3, the default); else the PEM of every remote
+        PKI object loaded on the active node now (maybe empty: then no client is accepted)."""
+        with self.lock:
+            prof = self.profiles.get(self.sip_profile) or {}
+            if str(prof.get("authClient", "false")).lower() != "true":
+                return None
+            return "".join(got["cert"].public_bytes(serialization.Encoding.PEM).decode()
+                           for name, got in self.loaded.items()
+                           if "error" not in got and self.certs.get(name, {}).get("type") == "remote")
 
 
 # ---------------------------------------------------------------------------------------------- XML helpers
@@ -304,6 +326,8 @@ def build(state: CoreState, cfg: dict) -> tuple[Router, callable]:
         with state.lock:
             if not replace and name not in state.profiles:
                 return errors(404, "invalid-value", req.path, f"tlsProfile {name} not found")
+            if "authClient" in f and f["authClient"] not in ("true", "false"):  # B3: authClient <false|true>
+                return errors(400, "invalid-value", req.path, f"authClient {f['authClient']}: must be true or false")
             for leaf in ("serverCertName", "clientCertName"):
                 ref = f.get(leaf)
                 if not ref:
@@ -358,6 +382,7 @@ def build(state: CoreState, cfg: dict) -> tuple[Router, callable]:
             loaded[name] = ({"error": got["error"]} if "error" in got else {
                 "fingerprint": hashlib.sha256(got["cert"].public_bytes(serialization.Encoding.DER)).hexdigest()})
         return {"nodes": nodes, "sync": state.sync, "switchovers": state.switchovers,
+                "sip": state.listener.stats() if state.listener else None,
                 "certificates": {k: {kk: vv for kk, vv in v.items() if kk != "passPhrase"} for k, v in state.certs.items()},
                 "profiles": state.profiles, "loaded": loaded, "sip_profile": state.sip_profile}
 
@@ -373,7 +398,16 @@ def build(state: CoreState, cfg: dict) -> tuple[Router, callable]:
                 n.role = "standby" if n.role == "active" else "active"
             state.switchovers += 1
             state.reload_active()  # the new active loads the replicated config from its own files
+            if state.listener:
+                state.listener.drop_sessions()  # B6: a node switchover disconnects the existing TLS sessions
             return Reply.json(snapshot())
+
+    @r.route("POST", "/_control/sessions/drop")
+    def c_drop(req):
+        # TEST-ONLY fault: what bouncing the sipSigPort does (B6): every established SIP-TLS session is closed.
+        dropped = state.listener.drop_sessions() if state.listener else 0
+        with state.lock:
+            return Reply.json({"dropped": dropped, **snapshot()})
 
     @r.route("POST", "/_control/sync")
     def c_sync(req):
@@ -421,6 +455,8 @@ def seed(state: CoreState, cfg: dict) -> None:
     state.certs[s["name"]] = {"name": s["name"], "fileName": f"{s['name']}.p12", "passPhrase": s["passphrase"],
                               "type": "local", "state": "enabled"}
     state.profiles[state.sip_profile] = {"name": state.sip_profile, "serverCertName": s["name"]}
+    if cfg.get("auth_client"):
+        state.profiles[state.sip_profile]["authClient"] = "true"  # B3: mutual authentication on the SIP port
     state.reload_active()
 
 
@@ -436,7 +472,10 @@ def main(argv=None) -> int:
         key = load_or_create_host_key(Path(ncfg["host_key_file"]))
         Path(ncfg["host_key_file"] + ".pub").write_text(public_line(key) + "\n")
         SftpNodeServer(host, ncfg["sftp_port"], node, key, cfg["sftp_username"], cfg["sftp_password"]).start()
-    SipTlsListener(host, cfg["sip_port"], state.material, name="ribbon-core").start()
+    state.listener = SipTlsListener(host, cfg["sip_port"], state.material, name="ribbon-core",
+                                    client_roots=state.client_roots,
+                                    recheck_client_trust=True)  # B2 certExpiryCheck: sessions whose client is no longer trusted end
+    state.listener.start()
     router, before, bind = build(state, cfg)
     srv = EmulatorHTTPServer((host, cfg["api_port"]), router, name="ribbon-core",
                              certfile=cfg["tls_cert"], keyfile=cfg["tls_key"], before=before)

@@ -10,8 +10,20 @@ Facts (shared/reference/sbc-apis.md), cited inline:
   is verified on import (CA first, else code 15020); no two certificates with the same CN (15017);
   POST /rest/csr?action=generate -> <csr><csrContent>PEM</csrContent></csr> (the key stays on the box).
 - C5: GET /rest/system.
+- C4: TLS profiles with a "Mutual Authentication" setting. Its REST resource and field names are UNCONFIRMED; this
+  emulator picks ``/rest/tlsprofile/{id}`` (GET; POST with form fields to modify, the UX API's verb for updating an
+  existing resource [INFER from D: RibbonEdgePsRest uses PUT to create]) with ``MutualAuth`` 0|1 (also
+  ``Description``, ``TLSVersion``, ``ValidateClientFQDN`` read-only here). Profile 1 is the one the SIP signalling
+  group uses [INFER C4: "the SIP Signaling Group references a TLS profile"]. With ``MutualAuth`` 1 the SIP-TLS
+  listener requires a client certificate and verifies it against the trusted CA slots (ids >= 2) as installed at
+  that moment; which CAs a real unit uses for client verification is UNCONFIRMED, the stricter reading: those slots
+  and nothing else.
+- Sessions: an established SIP-TLS session keeps the certificate of its handshake after certificate 1 changes
+  (sbc-apis.md §0.10 "AudioCodes [INFER] similar" / E3; UNCONFIRMED for the Edge, the stricter (less optimistic)
+  reading is taken: old sessions stay on the old certificate).
 
-Test-only control API under /_control/ (never called by the product): state, session expiry, faults.
+Test-only control API under /_control/ (never called by the product): state, session expiry, faults,
+``POST /_control/sessions/drop`` (close every established SIP-TLS session).
 """
 
 from __future__ import annotations
@@ -97,6 +109,11 @@ class EdgeState:
         self.pending_key = None  # key of the last CSR generated on the box
         self.csr_count = 0
         self.imports: list[dict] = []  # every import attempt: id, result code
+        # C4 TLS profiles (REST names UNCONFIRMED, see the module docstring); 1 = the SIP signalling group's
+        self.tls_profiles: dict[int, dict] = {1: {"Description": "SIP signalling (lab)", "TLSVersion": "1.2-1.3",
+                                                  "MutualAuth": "1" if cfg.get("mutual_auth") else "0",
+                                                  "ValidateClientFQDN": "0"}}
+        self.listener = None
 
     def chain_ok(self, cert, exclude: int | None = None) -> bool:
         """C3: the chain is validated on import: cert must lead, through installed CAs, to a self-signed CA."""
@@ -111,6 +128,14 @@ class EdgeState:
                 return True
             current = issuer
         return False
+
+    def client_roots(self) -> str | None:
+        """None with Mutual Authentication off on profile 1; else the PEM of every trusted CA slot now."""
+        with self.lock:
+            if self.tls_profiles.get(1, {}).get("MutualAuth") != "1":
+                return None
+            return "".join(c["cert"].public_bytes(serialization.Encoding.PEM).decode()
+                           for i, c in sorted(self.certs.items()) if i != 1)
 
     def material(self):
         with self.lock:
@@ -366,6 +391,43 @@ def build(state: EdgeState, cfg: dict):
         ET.SubElement(el, "csrContent").text = request.public_bytes(serialization.Encoding.PEM).decode()
         return envelope(200, resource=el)
 
+    def profile_resource(pid: int, prof: dict) -> ET.Element:
+        el = ET.Element("tlsprofile", href=f"{base}/rest/tlsprofile/{pid}")
+        for k, v in prof.items():
+            ET.SubElement(el, k).text = str(v)
+        return el
+
+    @r.route("GET", "/rest/tlsprofile")
+    def list_profiles(req):
+        el = ET.Element("tlsprofile_list")  # C2 list shape
+        with state.lock:
+            for pid in sorted(state.tls_profiles):
+                ET.SubElement(el, "tlsprofile_pk", href=f"{base}/rest/tlsprofile/{pid}")
+        return envelope(200, resource=el)
+
+    @r.route("GET", r"/rest/tlsprofile/(?P<pid>\d+)")
+    def get_profile(req, pid):
+        with state.lock:
+            prof = state.tls_profiles.get(int(pid))
+            if prof is None:
+                return envelope(404, APP_NOT_FOUND, pid, href=base + req.path)
+            return envelope(200, resource=profile_resource(int(pid), prof))
+
+    @r.route("POST", r"/rest/tlsprofile/(?P<pid>\d+)")
+    def set_profile(req, pid):
+        f = form(req)
+        href = base + req.path
+        with state.lock:
+            prof = state.tls_profiles.get(int(pid))
+            if prof is None:
+                return envelope(404, APP_NOT_FOUND, pid, href=href)
+            unknown = [k for k in f if k not in ("MutualAuth", "Description")]
+            if unknown or ("MutualAuth" in f and f["MutualAuth"] not in ("0", "1")):
+                # stricter (UNCONFIRMED): only the fields the lab models are writable; MutualAuth is 0 or 1
+                return envelope(500, APP_BAD_PARAM, ",".join(unknown) or "MutualAuth", href=href)
+            prof.update(f)
+            return envelope(200, resource=profile_resource(int(pid), prof))
+
     # ------------------------------------------------------------------------ test-only control API
     def snapshot() -> dict:
         return {
@@ -375,6 +437,8 @@ def build(state: EdgeState, cfg: dict):
             "pending_key_sha256": hashlib.sha256(pub_der(state.pending_key)).hexdigest() if state.pending_key else None,
             "logins": state.logins, "sessions": len(state.sessions), "csr_count": state.csr_count,
             "imports": state.imports, "faults": state.faults,
+            "tls_profiles": {str(k): dict(v) for k, v in state.tls_profiles.items()},
+            "sip": state.listener.stats() if state.listener else None,
         }
 
     @r.route("GET", "/_control/state")
@@ -392,6 +456,13 @@ def build(state: EdgeState, cfg: dict):
                 for s in state.sessions.values():
                     s["last"] = -1e12
             return Reply.json(snapshot())
+
+    @r.route("POST", "/_control/sessions/drop")
+    def c_drop(req):
+        # TEST-ONLY fault: every established SIP-TLS session is closed (the next client connects anew).
+        dropped = state.listener.drop_sessions() if state.listener else 0
+        with state.lock:
+            return Reply.json({"dropped": dropped, **snapshot()})
 
     @r.route("POST", "/_control/fault")
     def c_fault(req):
@@ -429,7 +500,10 @@ def main(argv=None) -> int:
     state = EdgeState(cfg)
     seed(state, cfg)
     host = cfg.get("host", "127.0.0.1")
-    SipTlsListener(host, cfg["sip_port"], state.material, name="ribbon-edge").start()
+    state.listener = SipTlsListener(host, cfg["sip_port"], state.material, name="ribbon-edge",
+                                    client_roots=state.client_roots,
+                                    recheck_client_trust=True)  # UNCONFIRMED for the Edge; stricter: like Core's certExpiryCheck (B2)
+    state.listener.start()
     router, before, ref = build(state, cfg)
     srv = EmulatorHTTPServer((host, cfg["api_port"]), router, name="ribbon-edge", certfile=cfg["tls_cert"],
                              keyfile=cfg["tls_key"], before=before)
