@@ -31,8 +31,8 @@ options:
   export_dir:
     description:
       - A directory (created with mode V(0700) if missing) to write the material into, each file mode V(0600).
-      - C(cert.pem), C(chain.pem), C(fullchain.pem), C(privkey.pem) (current), C(previous-*.pem) (previous) and
-        C(account.key) (for O(account_directory)). Keys are encrypted with O(passphrase).
+      - C(cert.pem), C(chain.pem), C(fullchain.pem), C(root.pem) (when a root is kept), C(privkey.pem) (current),
+        C(previous-*.pem) (previous) and C(account.key) (for O(account_directory)). Keys are encrypted with O(passphrase).
       - This writes on the controller only; the store is not changed.
     type: path
   return_private_keys:
@@ -102,7 +102,16 @@ current:
       description: The intermediate certificates (PEM).
       type: str
     fullchain:
-      description: The certificate and its chain (PEM).
+      description: The certificate and its chain (PEM), without the root.
+      type: str
+    root:
+      description:
+        - The root CA certificate (PEM) that anchors the chain, as kept with the material by
+          M(byoc.certificates.certificate_store) (O(byoc.certificates.certificate_store#module:root)). ACME servers do not send it.
+        - V(null) when no root was kept.
+      type: str
+    root_fingerprint:
+      description: SHA-256 of the root's DER, or V(null).
       type: str
     fingerprint:
       description: SHA-256 of the certificate's DER, lower-case hex.
@@ -272,7 +281,7 @@ def work(module):
                 if not stored:
                     continue
                 for name, key in (("cert", "certificate"), ("chain", "chain"), ("fullchain", "fullchain"),
-                                  ("privkey", "privatekey")):
+                                  ("root", "root"), ("privkey", "privatekey")):
                     if stored.get(key):
                         path = os.path.join(d, f"{prefix}{name}.pem")
                         _write(path, stored[key])

@@ -326,3 +326,68 @@ def test_two_concurrent_writer_processes_never_break_each_other(tmp_path):
         revisions += doc["revision"]
         assert not [p.name for p in group_dir.iterdir() if p.name.endswith(".tmp")]
     assert revisions == ok and ok >= n  # every group got written; each success is one revision
+
+
+# -- the root kept with the material (issue 9 §5), and the gate on certificate options (issue 10) --------------------
+def _ca(name, issuer=None, issuer_key=None):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject)
+            .issuer_name(issuer.subject if issuer else subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(issuer_key or key, hashes.SHA256()))
+    return cert, key
+
+
+def _pki():
+    root, root_key = _ca("unit root")
+    inter, inter_key = _ca("unit intermediate", root, root_key)
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sbc1.example.test")]))
+            .issuer_name(inter.subject).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("sbc1.example.test")]), critical=False)
+            .sign(inter_key, hashes.SHA256()))
+
+    def pem(c):
+        return c.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()
+    return pem(leaf), pem(inter), pem(root), key_pem
+
+
+def test_root_is_checked_and_kept_with_the_material(tmp_path):
+    leaf, inter, root, key = _pki()
+    path = str(tmp_path)
+    r = store_mod.work(FakeModule(defaults(path=path, certificate=leaf, chain=inter, privatekey_content=key, root=root)))
+    assert r["current"]["root_fingerprint"] == x509.load_pem_x509_certificate(root.encode()).fingerprint(hashes.SHA256()).hex()
+    got = info_mod.work(FakeModule(defaults(path=path, export_dir=str(tmp_path / "out"))))
+    assert got["current"]["root"] == root and got["files"]["root"].endswith("root.pem")
+    assert (tmp_path / "out" / "root.pem").read_text() == root
+    # attaching the same root again changes nothing
+    assert store_mod.work(FakeModule(defaults(path=path, root=root)))["changed"] is False
+    other_root = _pki()[2]
+    for bad, why in ((other_root, "does not lead to"), (inter, "not self-signed"), (leaf, "leaf"),
+                     (root + other_root, "exactly one")):
+        with pytest.raises(InputError) as err:
+            store_mod.work(FakeModule(defaults(path=path, root=bad)))
+        assert err.value.field == "root" and why in err.value.msg, err.value.msg
+    with pytest.raises(InputError, match="no current certificate"):
+        store_mod.work(FakeModule(defaults(path=str(tmp_path / "empty"), root=root)))
+
+
+def test_key_material_in_a_certificate_option_is_refused_and_never_echoed(tmp_path):
+    leaf, inter, _root, key = _pki()
+    body = key.splitlines()[1]
+    for field, params in (("certificate", {"certificate": leaf + key}), ("chain", {"certificate": leaf, "chain": key}),
+                          ("fullchain", {"certificate": leaf, "fullchain": leaf + inter + key})):
+        with pytest.raises(InputError) as err:
+            store_mod.work(FakeModule(defaults(path=str(tmp_path), privatekey_content=key, **params)))
+        assert err.value.field == field and "private key material" in err.value.msg
+        assert body not in err.value.msg
+    assert not (tmp_path / "g1").exists()
