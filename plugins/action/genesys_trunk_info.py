@@ -4,20 +4,73 @@
 
 """Controller side of ``genesys_trunk_info``: live progress while waiting for trunks to connect.
 
-With ``wait: true`` (and not in check mode) the module runs in rounds of about ``ROUND_SECONDS``, each with
+With ``wait: true`` (and not in check mode) the module runs in rounds of at most ``ROUND_SECONDS``, each with
 ``on_timeout: return``; after each round that is not done one line says how many trunks are up and which are
-down. The token cache of the shared client means the rounds reuse one OAuth token.
+down. The first round only looks (``wait: false``), which also measures what a module call costs beyond its wait,
+so that the rounds end by the task's ``timeout`` and never after it. The token cache of the shared client means
+the rounds reuse one OAuth token.
+
+``observed_after: now`` is resolved here, once, before the first round: every round must compare with the start of
+the task, not with its own start.
 """
 
 from __future__ import annotations
 
+import datetime
+
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.byoc.certificates.plugins.plugin_utils._rounds import run_in_rounds
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.trunks import continue_progress, iso
+from ansible_collections.byoc.certificates.plugins.plugin_utils._rounds import Rounds, run_in_rounds
 
 MODULE = "byoc.certificates.genesys_trunk_info"
 ROUND_SECONDS = 30
+
+
+def resolve_now(args: dict, now: datetime.datetime) -> dict:
+    """``observed_after: now`` as the controller's time at the start of the task (UTC, ISO 8601)."""
+    value = args.get("observed_after")
+    if isinstance(value, str) and value.strip().lower() == "now":
+        return dict(args, observed_after=iso(now))
+    return args
+
+
+def round_args(args: dict, seconds: float) -> dict:
+    if seconds <= 0:
+        return dict(args, wait=False)  # the first round: look once
+    return dict(args, timeout=seconds, on_timeout="return")
+
+
+def combine(rounds: Rounds, args: dict, total: float) -> dict:
+    """One result for the whole wait: the last round's state, with the polls, progress and API cost of every round
+    (progress numbered across rounds, times from the start of the wait)."""
+    last = rounds.last
+    result = dict(last)
+    if rounds.failed:
+        return result
+    progress: list[str] = []
+    polls = 0
+    for res, began in zip(rounds.results, rounds.starts):
+        progress += continue_progress(list(res.get("progress") or []), polls, began)
+        polls += int(res.get("polls") or 0)
+    result["polls"] = polls
+    result["progress"] = progress
+    apis = [r.get("api") or {} for r in rounds.results]
+    result["api"] = {
+        "requests": sum(int(a.get("requests") or 0) for a in apis),
+        "tokens_minted": sum(int(a.get("tokens_minted") or 0) for a in apis),
+        "rate_limit_waits": [w for a in apis for w in (a.get("rate_limit_waits") or [])],
+    }
+    if not last.get("all_up") and args.get("on_timeout", "fail") != "return":
+        down = last.get("down") or []
+        why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)
+        result["failed"] = True
+        result["msg"] = (
+            f"{len(down)} of {last.get('total')} Genesys Cloud trunks were still down after {total:g}s"
+            f" ({polls} polls): {why}. Check the SBCs' certificates and that their issuing CA is a"
+            " REMOTE certificate authority (genesys_edge_certificate).")
+    return result
 
 
 class ActionModule(ActionBase):
@@ -25,13 +78,13 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
+        args = resolve_now(dict(self._task.args), datetime.datetime.now(datetime.timezone.utc))
         try:
             wait = boolean(args.get("wait", False), strict=False)
             total = float(args.get("timeout", 300))
         except (TypeError, ValueError):
             wait, total = False, 0.0  # the module reports the bad value with its own message
-        if not wait or self._task.check_mode or total <= 0:
+        if not wait or self._task.check_mode or not 0 < total < float("inf"):
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
 
@@ -43,24 +96,6 @@ class ActionModule(ActionBase):
         rounds = run_in_rounds(
             lambda a: self._execute_module(module_name=MODULE, module_args=a, task_vars=task_vars), args,
             total=total, round_seconds=ROUND_SECONDS, done=lambda res: bool(res.get("all_up")),
-            round_args=lambda a, secs: dict(a, timeout=max(1, secs), on_timeout="return"), progress=progress)
-        last = rounds.last
-        result.update(last)
-        if rounds.failed:
-            return result
-        result["polls"] = sum(int(r.get("polls") or 0) for r in rounds.results)
-        result["progress"] = [line for r in rounds.results for line in (r.get("progress") or [])]
-        result["api"] = {
-            "requests": sum(int((r.get("api") or {}).get("requests") or 0) for r in rounds.results),
-            "tokens_minted": sum(int((r.get("api") or {}).get("tokens_minted") or 0) for r in rounds.results),
-            "rate_limit_waits": [w for r in rounds.results for w in ((r.get("api") or {}).get("rate_limit_waits") or [])],
-        }
-        if not last.get("all_up") and args.get("on_timeout", "fail") != "return":
-            down = last.get("down") or []
-            why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)
-            result["failed"] = True
-            result["msg"] = (
-                f"{len(down)} of {last.get('total')} Genesys Cloud trunks were still down after {total:g}s"
-                f" ({result['polls']} polls): {why}. Check the SBCs' certificates and that their issuing CA is a"
-                " REMOTE certificate authority (genesys_edge_certificate).")
+            round_args=round_args, progress=progress, keep_deadline=True)
+        result.update(combine(rounds, args, total))
         return result

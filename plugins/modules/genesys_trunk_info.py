@@ -18,8 +18,15 @@ description:
     request per poll, plus one request at the start when selecting by SBC address. This keeps well under the
     300 requests per minute allowed per token.
   - With O(wait=true), polls every O(poll_interval) seconds until all selected trunks are up, and fails after
-    O(timeout) seconds naming each trunk that is still down and why. While it waits, a progress line is printed
-    about every 30 seconds; every poll is also listed in RV(progress).
+    O(timeout) seconds naming each trunk that is still down and why. The last wait is cut short so that the final
+    poll happens at the timeout, never after it. While it waits, a progress line is printed about every 30 seconds;
+    every poll is also listed in RV(progress), numbered across the whole wait.
+  - A trunk can report C(connected) from before a change. With O(observed_after), a trunk only counts as up when
+    Genesys Cloud observed it after that point in time, so a verify step after a certificate change never accepts
+    stale health. The observation time is the trunk's C(eventTime) from
+    C(GET /api/v2/telephony/providers/edges/trunks/metrics), read for 100 trunks per request, or a change of its
+    connection state recorded after that point. C(optionStateTime) alone is not an observation time, because it is
+    the time of the last change of the option state.
   - Uses the official Genesys Cloud Python SDK.
 author:
   - byoc.certificates contributors (!UNKNOWN)
@@ -68,6 +75,17 @@ options:
     type: str
     choices: [fail, return]
     default: fail
+  observed_after:
+    description:
+      - Only count a trunk as up when it was observed after this point in time, so that health from before a change
+        (an SBC certificate install, a new REMOTE CA) is not taken for health after it.
+      - V(now) means the start of the task. Otherwise an ISO 8601 timestamp with a time zone, for example
+        V(2026-11-30T04:40:33Z) (such as C(ansible_date_time.iso8601) gathered after the change), or seconds since
+        the epoch. A timestamp without a time zone is refused as ambiguous, and one more than 5 minutes in the future
+        is refused as a mistake.
+      - The controller's clock is compared with the times Genesys Cloud reports, so keep it synchronised (NTP).
+      - Costs one more request per poll for every 100 selected trunks (C(GET /trunks/metrics?trunkIds=...)).
+    type: str
 seealso:
   - module: byoc.certificates.genesys_edge_certificate
 """
@@ -80,6 +98,14 @@ EXAMPLES = r"""
     wait: true
     timeout: 600
   register: trunks
+
+- name: After the install, accept only health observed after it
+  byoc.certificates.genesys_trunk_info:
+    region: eu_west_1
+    trunk_names: [SBC site A]
+    observed_after: "{{ install.end }}"   # for example the time the install task finished, with its time zone
+    wait: true
+    timeout: 300
 
 - name: Show the trunks that are down and why
   ansible.builtin.debug:
@@ -110,7 +136,17 @@ trunks:
       type: dict
       sample: {id: 1f0..., name: SBC site A}
     up:
-      description: Connected, every proxy answering SIP OPTIONS, in service.
+      description: Connected, every proxy answering SIP OPTIONS, in service, and (with O(observed_after)) observed
+        after that point.
+      type: bool
+      sample: true
+    observed_at:
+      description: With O(observed_after), the latest time the trunk is known to have been observed (its
+        C(eventTime), or a later recorded state change); V(null) without O(observed_after) or when unknown.
+      type: str
+      sample: "2026-11-30T04:41:02.118Z"
+    fresh:
+      description: Observed after O(observed_after) (always V(true) without it).
       type: bool
       sample: true
     connected:
@@ -146,7 +182,7 @@ down:
   elements: dict
   sample: []
 all_up:
-  description: Every selected trunk is up.
+  description: Every selected trunk is up (with O(observed_after), also observed after it).
   returned: always
   type: bool
   sample: true
@@ -171,6 +207,11 @@ progress:
   type: list
   elements: str
   sample: ["poll 1 at 0s: 4/4 trunks up"]
+observed_after:
+  description: The point in time that O(observed_after) resolved to (UTC, ISO 8601).
+  returned: when O(observed_after) is set
+  type: str
+  sample: "2026-11-30T04:40:33.000Z"
 api:
   description: What the run cost against the API (C(requests), C(tokens_minted), C(rate_limit_waits)).
   returned: always
@@ -178,11 +219,12 @@ api:
   sample: {requests: 2, tokens_minted: 0, rate_limit_waits: []}
 """
 
+import datetime
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, WaitTimeout
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, NotFound, WaitTimeout
 from ansible_collections.byoc.certificates.plugins.module_utils._genesys import trunks as T
 from ansible_collections.byoc.certificates.plugins.module_utils._genesys.common import (
     check_connection_params,
@@ -197,15 +239,20 @@ API = "TelephonyProvidersEdgeApi"
 
 
 def work(module: AnsibleModule) -> dict:
+    # The wait's clock starts here, so that loading the SDK and getting a token count against the timeout.
+    started = time.monotonic()
     p = module.params
     for field in ("trunk_ids", "trunk_names", "sbc_addresses"):
         for value in p[field]:
             if not isinstance(value, str) or not value.strip():
                 raise InputError(field, f"{value!r} is empty")
-    if p["timeout"] <= 0:
-        raise InputError("timeout", "must be more than 0 seconds")
-    if p["poll_interval"] <= 0:
-        raise InputError("poll_interval", "must be more than 0 seconds")
+    if not p["timeout"] > 0 or p["timeout"] == float("inf"):
+        raise InputError("timeout", "must be a number of seconds more than 0")
+    if not p["poll_interval"] > 0 or p["poll_interval"] == float("inf"):
+        raise InputError("poll_interval", "must be a number of seconds more than 0")
+    after = None
+    if p["observed_after"] is not None:
+        after = T.parse_observed_after(p["observed_after"], datetime.datetime.now(datetime.timezone.utc))
     api_url = check_connection_params(p)
     client = client_from_params(p, api_url)
     client.connect()
@@ -216,7 +263,6 @@ def work(module: AnsibleModule) -> dict:
             wire = client.to_wire(base)
             bases[wire["id"]] = wire
 
-    started = time.monotonic()
     deadline = started + p["timeout"]
     progress: list[str] = []
     poll = 0
@@ -225,14 +271,16 @@ def work(module: AnsibleModule) -> dict:
         listing = client.list_all(API, "get_telephony_providers_edges_trunks", trunk_type="EXTERNAL")
         wires = [client.to_wire(tr) for tr in listing]
         chosen = T.select(wires, bases, p["trunk_ids"], p["trunk_names"], p["sbc_addresses"])
-        states = [T.health(tr) for tr in chosen]
+        event_times = observations(client, [tr["id"] for tr in chosen]) if after is not None else {}
+        states = [T.health(tr, event_times.get(tr["id"]), after) for tr in chosen]
         line = T.progress_line(poll, time.monotonic() - started, states)
         progress.append(line)
         module.log(f"genesys_trunk_info: {line}")
         all_up = all(s["up"] for s in states)
         if all_up or not p["wait"]:
             break
-        if time.monotonic() + p["poll_interval"] > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             if p["on_timeout"] == "return":
                 break
             down = T.down_summary(states)
@@ -242,11 +290,32 @@ def work(module: AnsibleModule) -> dict:
                 f" ({poll} polls at {api_url}): {why}. Check the SBCs' certificates and that their issuing CA is a"
                 " REMOTE certificate authority (genesys_edge_certificate).",
                 down=down, trunks=states, progress=progress, api=stats(client))
-        time.sleep(p["poll_interval"])
+        # The last wait is clipped to the deadline: one more poll at the timeout, never one after it.
+        time.sleep(min(p["poll_interval"], remaining))
 
-    return {"changed": False, "trunks": states, "down": T.down_summary(states), "all_up": all_up,
-            "up_count": sum(1 for s in states if s["up"]), "total": len(states), "polls": poll,
-            "progress": progress, "api": stats(client)}
+    result = {"changed": False, "trunks": states, "down": T.down_summary(states), "all_up": all_up,
+              "up_count": sum(1 for s in states if s["up"]), "total": len(states), "polls": poll,
+              "progress": progress, "api": stats(client)}
+    if after is not None:
+        result["observed_after"] = T.iso(after)
+    return result
+
+
+def observations(client, ids: list[str]) -> dict[str, object]:
+    """TrunkMetrics ``eventTime`` per trunk id (§2.7), ``T.METRICS_CHUNK`` ids per request (§1.4). A batch that meets
+    a trunk deleted since the listing (404) gives no observation this poll; the next poll lists again."""
+    times: dict[str, object] = {}
+    for chunk in T.chunks(ids):
+        try:
+            items = client.call(API, "get_telephony_providers_edges_trunks_metrics", ",".join(chunk))
+        except NotFound:
+            continue
+        for item in items or []:
+            wire = client.to_wire(item)
+            trunk_id = (wire.get("trunk") or {}).get("id")
+            if trunk_id:
+                times[trunk_id] = wire.get("eventTime")
+    return times
 
 
 def argument_spec() -> dict:
@@ -259,6 +328,7 @@ def argument_spec() -> dict:
         timeout={"type": "float", "default": 300.0},
         poll_interval={"type": "float", "default": 10.0},
         on_timeout={"type": "str", "choices": ["fail", "return"], "default": "fail"},
+        observed_after={"type": "str"},
     )
     return spec
 

@@ -7,6 +7,7 @@ with env fallbacks, bad input fails through fail_json before any request, and ch
 
 from __future__ import annotations
 
+import datetime
 import json
 import types
 
@@ -15,6 +16,7 @@ import yaml
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.byoc.certificates.plugins.doc_fragments import _genesys as fragment
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import ByocError
 from ansible_collections.byoc.certificates.plugins.modules import genesys_edge_certificate as cert_mod
 from ansible_collections.byoc.certificates.plugins.modules import genesys_edge_certificate_info as info_mod
 from ansible_collections.byoc.certificates.plugins.modules import genesys_trunk_info as trunk_mod
@@ -138,3 +140,220 @@ def test_check_mode_plans_but_never_writes(capsys, monkeypatch):
     assert fake.calls == ["get_telephony_providers_edges_certificateauthorities"]
     assert len(res["diff"]["after"]["remote_certificate_authorities"]) == 2
     assert "s3cr3t-value" not in json.dumps(res)
+
+
+# -- genesys_trunk_info: the wait, freshness, and the rounds of the action plugin ------------------------------
+class FakeClock:
+    """Time that only moves when the code under test sleeps or a fake request costs something."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeOrg:
+    """A Genesys org as the module sees it through the client: trunks that are connected since long ago, whose
+    last observation (TrunkMetrics eventTime) is ``observed(clock)``; counts each request by method."""
+
+    def __init__(self, clock, trunks=1, observed=None, connected=True, request_cost=0.0, connect_cost=0.0):
+        self.clock = clock
+        self.trunks = [{"id": f"t{i:03d}", "name": f"SBC {i}", "edge": {"id": "e1", "name": "Edge 1"},
+                        "trunkBase": {"id": f"b{i}", "name": f"SBC {i}"}, "inService": True, "enabled": True,
+                        "optionsEnabledStatus": "ENABLED",
+                        "connectedStatus": {"connected": connected, "connectedStateTime": "2026-01-01T00:00:00.000Z"},
+                        "optionsStatus": [{"proxyAddress": "sbc.lab:5061", "optionState": connected,
+                                           "optionStateTime": "2026-01-01T00:00:00.000Z"}]}
+                       for i in range(trunks)]
+        self.observed = observed or (lambda clock: "2026-01-01T00:00:00.000Z")
+        self.request_cost = request_cost
+        self.connect_cost = connect_cost
+        self.calls: list[tuple[str, int]] = []
+        self.requests = 0
+        self.tokens_minted = 0
+        self.rate_limit_waits = []
+
+    def connect(self):
+        self.clock.now += self.connect_cost
+
+    def _cost(self, method, n=0):
+        self.calls.append((method, n))
+        self.requests += 1
+        self.clock.now += self.request_cost
+
+    def list_all(self, api, method, **kw):
+        assert method == "get_telephony_providers_edges_trunks" and kw == {"trunk_type": "EXTERNAL"}
+        for _page in range(0, max(1, len(self.trunks)), 100):
+            self._cost(method)
+        return [dict(t) for t in self.trunks]
+
+    def call(self, api, method, ids):
+        assert method == "get_telephony_providers_edges_trunks_metrics"
+        ids = ids.split(",")
+        assert 0 < len(ids) <= 100
+        self._cost(method, len(ids))
+        return [{"trunk": {"id": i}, "eventTime": self.observed(self.clock)} for i in ids]
+
+    def to_wire(self, obj):
+        return obj
+
+
+class FakeModule:
+    def __init__(self, args):
+        spec = trunk_mod.argument_spec()
+        self.params = {k: v.get("default") for k, v in spec.items()}
+        self.params.update(CONN)
+        self.params.update(args)
+        self.check_mode = False
+        self._diff = False
+        self.logged = []
+
+    def log(self, msg):
+        self.logged.append(msg)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = FakeClock()
+    monkeypatch.setattr(trunk_mod, "time", types.SimpleNamespace(monotonic=c.monotonic, sleep=c.sleep))
+    return c
+
+
+def _org(monkeypatch, org):
+    monkeypatch.setattr(trunk_mod, "client_from_params", lambda p, u: org)
+    return org
+
+
+def test_last_sleep_is_clipped_to_the_timeout_and_a_final_poll_made(clock, monkeypatch):
+    _org(monkeypatch, FakeOrg(clock, connected=False))
+    start = clock.now
+    with pytest.raises(trunk_mod.WaitTimeout) as err:
+        trunk_mod.work(FakeModule({"wait": True, "timeout": 6.0, "poll_interval": 4.0}))
+    # Polls at 0, 4 and 6 s: the second sleep is cut to the 2 s left, and nothing runs past the timeout.
+    assert clock.sleeps == [4.0, 2.0]
+    assert clock.now - start == 6.0
+    assert [p.split(":")[0] for p in err.value.details["progress"]] == ["poll 1 at 0s", "poll 2 at 4s", "poll 3 at 6s"]
+
+
+def test_sdk_load_and_login_count_against_the_timeout(clock, monkeypatch):
+    _org(monkeypatch, FakeOrg(clock, connected=False, connect_cost=1.5))
+    start = clock.now
+    res = trunk_mod.work(FakeModule({"wait": True, "timeout": 6.0, "poll_interval": 1.0, "on_timeout": "return"}))
+    assert clock.now - start == 6.0 and res["all_up"] is False
+    assert res["progress"][-1].startswith("poll 6 at 6s:")
+
+
+def test_observed_after_waits_for_an_observation_after_the_point(clock, monkeypatch):
+    # The trunks are connected all along; Genesys observes them again only from the 3rd poll on (at 2 s).
+    start = clock.now
+    point = datetime.datetime(2026, 11, 30, 4, 40, 33, tzinfo=datetime.timezone.utc)
+
+    def observed(c):
+        late = c.now - start >= 2.0
+        return "2026-11-30T04:40:35.000Z" if late else "2026-11-30T04:40:30.000Z"
+
+    org = _org(monkeypatch, FakeOrg(clock, trunks=3, observed=observed))
+    fixed = types.SimpleNamespace(now=lambda tz=None: point)
+    monkeypatch.setattr(trunk_mod, "datetime", types.SimpleNamespace(datetime=fixed, timezone=datetime.timezone))
+    res = trunk_mod.work(FakeModule({"wait": True, "timeout": 30.0, "poll_interval": 1.0,
+                                     "observed_after": "2026-11-30T04:40:33Z"}))
+    assert res["all_up"] is True and res["polls"] == 3
+    assert res["observed_after"] == "2026-11-30T04:40:33.000Z"
+    assert {t["observed_at"] for t in res["trunks"]} == {"2026-11-30T04:40:35.000Z"}
+    assert all(t["fresh"] and t["up"] for t in res["trunks"])
+    assert res["progress"][0] == ("poll 1 at 0s: 0/3 trunks up; down: SBC 0 on Edge 1, SBC 1 on Edge 1, SBC 2 on"
+                                  " Edge 1; 3 not observed since the change yet")
+    # One listing and one metrics batch per poll.
+    assert [m for m, _n in org.calls].count("get_telephony_providers_edges_trunks_metrics") == 3
+    assert len(org.calls) == 6
+
+
+def test_without_observed_after_no_metrics_are_read(clock, monkeypatch):
+    org = _org(monkeypatch, FakeOrg(clock, trunks=2))
+    res = trunk_mod.work(FakeModule({}))
+    assert res["all_up"] is True and "observed_after" not in res
+    assert [m for m, _n in org.calls] == ["get_telephony_providers_edges_trunks"]
+
+
+@pytest.mark.parametrize("trunks,per_poll", [(1, 2), (100, 2), (101, 4), (250, 6)])
+def test_requests_per_poll_do_not_grow_with_each_trunk(clock, monkeypatch, trunks, per_poll):
+    org = _org(monkeypatch, FakeOrg(clock, trunks=trunks))
+    res = trunk_mod.work(FakeModule({"wait": True, "timeout": 3.0, "poll_interval": 1.0, "on_timeout": "return",
+                                     "observed_after": "2026-01-02T00:00:00Z"}))
+    assert res["polls"] == 4 and res["all_up"] is False
+    assert len(org.calls) == 4 * per_poll
+    sizes = [n for m, n in org.calls if m == "get_telephony_providers_edges_trunks_metrics"]
+    assert sum(sizes) == 4 * trunks and max(sizes) <= 100
+
+
+# The action plugin: rounds of the real module's work() on a fake clock, where each module call also costs
+# process start-up time that the module itself cannot see.
+from ansible.plugins.action import ActionBase  # noqa: E402
+
+from ansible_collections.byoc.certificates.plugins.action import genesys_trunk_info as trunk_action  # noqa: E402
+from ansible_collections.byoc.certificates.plugins.plugin_utils import _rounds  # noqa: E402
+
+
+def _action(monkeypatch, clock, org, args, startup=0.7):
+    shown, seen_args = [], []
+    monkeypatch.setattr(_rounds, "time", types.SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(_rounds.display, "display", shown.append)
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    _org(monkeypatch, org)
+
+    def execute(module_name, module_args, task_vars):
+        seen_args.append(dict(module_args))
+        clock.now += startup  # AnsiballZ, Python and Ansible imports: before the module's own clock starts
+        org.requests = 0  # each module run has its own client
+        try:
+            return trunk_mod.work(FakeModule(module_args))
+        except ByocError as exc:
+            return {"failed": True, "msg": exc.msg, **exc.details}
+
+    action = trunk_action.ActionModule.__new__(trunk_action.ActionModule)
+    action._task = types.SimpleNamespace(args=args, check_mode=False)
+    action._execute_module = execute
+    start = clock.now
+    res = action.run(task_vars={})
+    return res, shown, seen_args, clock.now - start
+
+
+def test_rounds_never_run_past_the_timeout(clock, monkeypatch):
+    org = FakeOrg(clock, trunks=2, connected=False, connect_cost=0.3, request_cost=0.05)
+    res, shown, _args, took = _action(monkeypatch, clock, org, {**CONN, "wait": True, "timeout": 6, "poll_interval": 1})
+    assert took <= 6.0, (took, shown)
+    assert res["failed"] is True and "still down after 6s" in res["msg"]
+    for line in shown:
+        seconds = int(line.split(" of 6s")[0].rsplit(", ", 1)[1].rstrip("s"))
+        assert seconds <= 6, shown
+
+
+def test_rounds_number_the_polls_across_the_whole_wait(clock, monkeypatch):
+    org = FakeOrg(clock, trunks=1, connected=False, request_cost=0.05)
+    monkeypatch.setattr(trunk_action, "ROUND_SECONDS", 3)
+    res, shown, _args, _took = _action(monkeypatch, clock, org, {**CONN, "wait": True, "timeout": 12,
+                                                                  "poll_interval": 1, "on_timeout": "return"})
+    assert len(shown) >= 3  # several rounds ran
+    numbers = [int(p.split()[1]) for p in res["progress"]]
+    times = [int(p.split()[3].rstrip("s:")) for p in res["progress"]]
+    assert numbers == list(range(1, len(numbers) + 1)) and res["polls"] == len(numbers)
+    assert times == sorted(times) and times[-1] <= 12
+    assert res["api"]["requests"] == len(org.calls)
+
+
+def test_observed_after_now_is_the_start_of_the_task_in_every_round(clock, monkeypatch):
+    org = FakeOrg(clock, trunks=1, request_cost=0.05)  # connected, but never observed again
+    monkeypatch.setattr(trunk_action, "ROUND_SECONDS", 2)
+    res, _shown, seen, _took = _action(monkeypatch, clock, org, {**CONN, "wait": True, "timeout": 5,
+                                                                 "poll_interval": 1, "observed_after": "now",
+                                                                 "on_timeout": "return"})
+    points = {a["observed_after"] for a in seen}
+    assert len(seen) >= 2 and len(points) == 1 and "now" not in points
+    assert res["all_up"] is False and res["trunks"][0]["fresh"] is False
