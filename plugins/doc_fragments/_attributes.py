@@ -35,7 +35,9 @@ attributes:
     support: full
 """
 
-    # One fragment per action group in meta/runtime.yml.
+    # One fragment per action group in meta/runtime.yml. Every module of a group accepts the group's common
+    # options (those of the connection fragment named like the group, for example _store for the store group),
+    # so that one module_defaults entry for the group works for all of its modules.
     ACTIONGROUP_DNS = r"""
 options: {}
 attributes:
@@ -80,8 +82,24 @@ attributes:
 options: {}
 attributes:
   action_group:
-    description: Use C(group/byoc.certificates.store) in C(module_defaults) to set defaults for this module.
+    description:
+      - Use C(group/byoc.certificates.store) in C(module_defaults) to set defaults for this module.
+      - Every module of the group accepts the store options (O(backend), O(path), O(s3), O(group), O(passphrase)),
+        so they can be set once for the group.
     support: full
     membership:
       - byoc.certificates.store
+"""
+
+    ACTIONGROUP_RENEWAL = r"""
+options: {}
+attributes:
+  action_group:
+    description:
+      - Use C(group/byoc.certificates.renewal) in C(module_defaults) to set defaults for this module, for example
+        the renewal fractions of a whole play.
+      - This module reads no store, so it is not in the C(byoc.certificates.store) group and takes none of its options.
+    support: full
+    membership:
+      - byoc.certificates.renewal
 """

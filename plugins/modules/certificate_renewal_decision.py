@@ -23,7 +23,7 @@ description:
 author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
-  - byoc.certificates._attributes.ACTIONGROUP_STORE
+  - byoc.certificates._attributes.ACTIONGROUP_RENEWAL
   - byoc.certificates._attributes
   - byoc.certificates._attributes.INFO_MODULE
 options:

@@ -36,3 +36,63 @@ def test_every_group_member_exists():
     for group, members in GROUPS.items():
         for member in members:
             assert member in MODULES, f"action group {group} lists {member}, which is not a module"
+
+
+# -- issue 9 §5: every module of a group accepts the group's common options --------------------------------------
+class _Captured(Exception):
+    def __init__(self, spec):
+        super().__init__("argument_spec captured")
+        self.spec = spec
+
+
+class _CaptureModule:
+    def __init__(self, argument_spec=None, **_kwargs):
+        raise _Captured(argument_spec)
+
+
+def argument_spec(name: str) -> dict:
+    """The module's real argument_spec, taken from its main() without running it."""
+    module = importlib.import_module(f"ansible_collections.byoc.certificates.plugins.modules.{name}")
+    saved = {n: getattr(module, n) for n in ("ByocModule", "AnsibleModule") if hasattr(module, n)}
+    try:
+        for n in saved:
+            setattr(module, n, _CaptureModule)
+        with pytest.raises(_Captured) as got:
+            module.main()
+    finally:
+        for n, v in saved.items():
+            setattr(module, n, v)
+    return got.value.spec
+
+
+def common_options(group: str) -> set[str] | None:
+    """A group's common options: those of the connection fragment named like it (doc_fragments/_<group>.py).
+    None for a one-module group without such a fragment (all of its options are its own)."""
+    try:
+        fragment = importlib.import_module(f"ansible_collections.byoc.certificates.plugins.doc_fragments._{group}")
+    except ImportError:
+        return None
+    return set(yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"])
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_every_member_accepts_the_groups_common_options(group):
+    members = GROUPS[group]
+    common = common_options(group)
+    if common is None:
+        assert len(members) == 1, f"group {group} has several modules but no doc_fragments/_{group}.py naming its common options"
+        return
+    for member in members:
+        spec = argument_spec(member)
+        missing = sorted(common - set(spec))
+        assert not missing, f"{member} is in action group {group} but does not accept its common options {missing}"
+        fragments = yaml.safe_load(importlib.import_module(
+            f"ansible_collections.byoc.certificates.plugins.modules.{member}").DOCUMENTATION)["extends_documentation_fragment"]
+        assert f"byoc.certificates._{group}" in fragments
+
+
+def test_renewal_decision_is_not_in_the_store_group():
+    """It reads no store, so it takes none of the store's options (issue 9 §5); it has its own group."""
+    assert "certificate_renewal_decision" not in GROUPS["store"]
+    assert GROUPS["renewal"] == ["certificate_renewal_decision"]
+    assert not {"path", "passphrase", "backend", "s3"} & set(argument_spec("certificate_renewal_decision"))
