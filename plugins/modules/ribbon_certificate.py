@@ -17,8 +17,18 @@ description:
     the TLS profile's C(serverCertName) to it. The object that was bound before is kept for rollback; older
     versioned objects beyond O(retain) are removed (with their files). Nothing is re-pointed if any node's upload
     fails.
-  - O(state=rollback) re-points the TLS profile at the previous object (O(rollback_to), or the newest other
-    versioned object), after checking that its file is present on every node.
+  - O(state=rollback) re-points the TLS profile at O(rollback_to) or, without it, at the object that was in use
+    before the bound one, derived from the device alone (see RV(previous)); a second rollback changes nothing.
+    It first checks that the target's file is present on every node.
+  - Every certificate option goes through the collection's one certificate gate before anything is contacted, so
+    the same bad input gets the same refusal as from every other module. Refused are an expired or not yet valid
+    leaf, a CA certificate where the server certificate belongs, a second leaf, private key material in a
+    certificate option, a leaf in O(ca_certificates), intermediates that do not chain to the leaf, and an expired
+    CA certificate unless O(allow_expired_ca=true) (then with a warning).
+  - Every object and file name the SBC Core will see is checked (ASCII letters, digits, C(_), C(-), C(.) inside,
+    no C(..), at most 63 characters) before the first upload. When an upload or a REST call fails half way, the
+    files and objects this run wrote are removed again (the PKCS#12 holds the key); what cannot be removed is named
+    in the error, file by file and node by node.
   - B(SBC Edge) (O(platform=edge)) imports the CA certificates into trusted CA slots first and the server
     certificate (slot 1) last, one PEM per call. The module checks before importing anything that the server
     certificate chains to a CA that is installed or given, so a wrong order is refused rather than discovered.
@@ -59,6 +69,8 @@ options:
       - The certificate in PEM, optionally followed by its intermediate CA certificates.
       - The intermediates go into the PKCS#12 and become C(remote) PKI objects (SBC Core), or are imported as trusted
         CAs (SBC Edge).
+      - The leaf must come first, be valid now and not be a CA certificate; the certificates after it must be CA
+        certificates that chain to it.
     type: str
   private_key:
     description:
@@ -74,9 +86,18 @@ options:
         O(certificate) and the Genesys Cloud managed CA.
       - SBC Core installs them as C(remote) PKI objects; SBC Edge imports them into trusted CA slots before the server
         certificate.
+      - Every certificate must be a CA certificate (a leaf here would become a trust anchor) and valid now, unless
+        O(allow_expired_ca=true).
     type: list
     elements: str
     default: []
+  allow_expired_ca:
+    description:
+      - Install CA certificates (in O(ca_certificates) or after the leaf in O(certificate)) that are expired or not
+        yet valid. Each one is named in a warning.
+      - An expired or not yet valid leaf is refused regardless.
+    type: bool
+    default: false
   key_custody:
     description:
       - SBC Edge only. V(external) imports a key and certificate made elsewhere (as PKCS#12).
@@ -103,7 +124,9 @@ options:
         choices: [1024, 2048]
         default: 2048
   name_prefix:
-    description: SBC Core only. Prefix of the versioned PKI object names this module creates and prunes.
+    description:
+      - SBC Core only. Prefix of the versioned PKI object names this module creates and prunes.
+      - 1-40 ASCII letters, digits, C(_), C(-) or C(.) (not first or last, never C(..)).
     type: str
     default: byoc
   client_certificate:
@@ -117,8 +140,9 @@ options:
     type: int
     default: 1
   rollback_to:
-    description: SBC Core only, with O(state=rollback). The PKI object to bind. Defaults to the newest other
-      versioned object with O(name_prefix).
+    description:
+      - SBC Core only, with O(state=rollback). The PKI object to bind.
+      - Defaults to the object in use before the bound one, as derived from the device (see RV(previous)).
     type: str
   require_ha_sync:
     description:
@@ -161,6 +185,14 @@ EXAMPLES = r"""
     username: admin
     password: "{{ vault_ribbon_password }}"
     rollback_to: "{{ rotated.previous }}"
+
+- name: Roll back without naming the object (the one in use before; running it again changes nothing)
+  byoc.certificates.ribbon_certificate:
+    platform: core
+    state: rollback
+    api_url: https://sbc-core.example.com
+    username: admin
+    password: "{{ vault_ribbon_password }}"
 
 - name: SBC Edge, key kept on the device - step 1, CSR
   byoc.certificates.ribbon_certificate:
@@ -210,10 +242,26 @@ file_name:
   sample: byoc-20270301-5f1c0a9e.p12
 previous:
   description:
-    - The object (SBC Core) or the certificate fingerprint (SBC Edge) that was bound before; keep it for rollback.
-    - Null when nothing changed.
+    - With O(state=present), on every run (changed or not, check mode too), what a rollback would go back to.
+    - SBC Core, the PKI object that O(state=rollback) without O(rollback_to) binds, derived from the device alone.
+      The versioned names sort by the certificate's notAfter date, so it is the next older versioned object when
+      the bound one is the newest; when there is no older one, the only other enabled local object (the
+      certificate the first install replaced), or null when there is not exactly one. When a newer versioned object
+      exists (the profile was rolled back already) or the bound object is not one of O(name_prefix)'s, it is the
+      bound object itself: a rollback would change nothing.
+    - SBC Edge, the SHA-256 fingerprint of the server certificate that the bound one replaced. The module records it
+      in the import's C(CertFileName), so later runs still report it; null when the device does not return that
+      name or the certificate was not imported by this module.
+    - With O(state=rollback) (SBC Core), the object that was bound before this run; give it as O(rollback_to) to
+      roll forward again.
   returned: when state=present or state=rollback
   type: str
+  sample: byoc-20270301-5f1c0a9e
+bound_before:
+  description: SBC Core. The object O(tls_profile) pointed at before this run.
+  returned: platform=core and state in (present, rollback)
+  type: str
+  sample: byoc-20261201-0b2d44e1
 uploaded_to:
   description: SBC Core. Nodes that received the PKCS#12 (empty when every node already had it).
   returned: platform=core and state=present
@@ -227,6 +275,18 @@ ca_objects:
 pruned:
   description: SBC Core. Versioned objects removed because of O(retain).
   returned: platform=core and state=present
+  type: list
+  elements: str
+cleaned_up:
+  description: SBC Core. When a write failed half way, the files (per node) and PKI objects of this run that were
+    removed again.
+  returned: on failure after the first write
+  type: list
+  elements: str
+left_behind:
+  description: SBC Core. When a write failed half way, what this run wrote and could not remove, file by file and
+    node by node (remove them by hand; a C(.p12) file holds the private key).
+  returned: on failure after the first write
   type: list
   elements: str
 files_present:
@@ -297,6 +357,7 @@ def argument_spec() -> dict:
         private_key=dict(type="str", no_log=True),
         private_key_passphrase=dict(type="str", no_log=True),
         ca_certificates=dict(type="list", elements="str", default=[]),
+        allow_expired_ca=dict(type="bool", default=False),
         key_custody=dict(type="str", default="external", choices=["external", "device"]),
         csr=dict(type="dict", options=dict(
             common_name=dict(type="str", required=True),

@@ -176,13 +176,16 @@ class SftpNode:
             except (OSError, paramiko.SSHException):
                 self.sftp.rename(tmp, self.path(filename))
         except (OSError, paramiko.SSHException) as exc:
+            self.remove(f".{filename}.upload")  # never leave a partial copy (it may hold a key) behind
             raise ConnectionFailure(
                 f"{self.where}: upload of {self.path(filename)} failed: {exc or type(exc).__name__}. Check free space"
                 " and the account's write permission on the directory.", node=self.name) from None
         back = self.get(filename)
         if back is None or sha256_hex(back) != sha256_hex(data):
-            raise ApiError(f"{self.where}: {self.path(filename)} reads back different from what was uploaded.",
-                           node=self.name)
+            gone = self.remove(filename)
+            raise ApiError(f"{self.where}: {self.path(filename)} reads back different from what was uploaded"
+                           + ("; it was removed again." if gone else f"; it could NOT be removed and is left on node"
+                              f" {self.name}: remove it by hand."), node=self.name)
 
     def remove(self, filename: str) -> bool:
         try:
@@ -199,7 +202,57 @@ class SftpNode:
 
 
 __all__: t.List[str] = ["parse_xml", "local", "leaves", "find_all", "build_pkcs12", "pkcs12_certificate",
-                        "SftpNode", "sha256_hex"]
+                        "SftpNode", "sha256_hex", "check_device_name", "scrub_secrets"]
+
+# sbc-apis.md B2 says only that the EMA file upload has "file-name restrictions" and gives no rule for PKI object
+# names (open question 3: UNCONFIRMED). The stricter reading, checked before the first write: ASCII letters and
+# digits, with '_', '-' and '.' inside (never first or last, never '..'), no path separator, at most 63 characters.
+_DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
+DEVICE_NAME_MAX = 63
+
+
+def check_device_name(field: str, name: t.Any, what: str, *, max_len: int = DEVICE_NAME_MAX) -> str:
+    """Refuse (InputError naming ``field``) a name the SBC's REST API or SFTP directory would not take."""
+    if not isinstance(name, str) or not name:
+        raise InputError(field, f"{what} is empty")
+    shown = name.encode("ascii", "backslashreplace").decode("ascii")[:80]
+    problems = []
+    if not name.isascii():
+        problems.append("non-ASCII characters")
+    if "/" in name or "\\" in name:
+        problems.append("a path separator")
+    if ".." in name:
+        problems.append("'..'")
+    if len(name) > max_len:
+        problems.append(f"{len(name)} characters (at most {max_len})")
+    if not problems and not _DEVICE_NAME_RE.match(name):
+        problems.append("characters other than ASCII letters, digits, '_', '-' and '.' inside the name")
+    if problems:
+        raise InputError(field, f"{what} '{shown}' has {', '.join(problems)}; the SBC accepts ASCII letters, digits and"
+                                f" '_', '-', '.' inside the name, up to {max_len} characters. Nothing was uploaded or"
+                                " changed")
+    return name
+
+
+def scrub_secrets(exc: Exception, secrets: t.Iterable[t.Any]) -> Exception:
+    """Replace every secret of the task found in a ByocError's message or string details with '********'.
+
+    A device may echo a request value in its error text; a secret must never reach a message either way."""
+    values = sorted({s for s in secrets if isinstance(s, str) and len(s) >= 3}, key=len, reverse=True)
+    if not values or not hasattr(exc, "msg"):
+        return exc
+
+    def clean(text):
+        if not isinstance(text, str):
+            return text
+        for v in values:
+            text = text.replace(v, "********")
+        return text
+
+    exc.msg = clean(exc.msg)
+    exc.args = (exc.msg,)
+    exc.details = {k: clean(v) for k, v in getattr(exc, "details", {}).items()}
+    return exc
 
 
 def connection_argument_spec() -> dict:

@@ -9,31 +9,46 @@ Deployment order (B2, B4, B5, B6): the PKCS#12 goes to /opt/sonus/external on EV
 not replicate), then the CA certificates become ``remote`` PKI objects, then the leaf becomes a ``local`` PKI object
 under a NEW versioned name, then ``tlsProfile.serverCertName`` is re-pointed. The previous object is kept for
 rollback (re-pointing the profile back), older ones beyond ``retain`` are pruned.
+
+The workflow is split into read (``read_device``, ``read_files``), plan (``plan_present``, ``rollback_target``: pure,
+no I/O) and apply (``apply_present``). Everything the device will see (object and file names) is checked in the plan,
+before the first write; a write that fails half way undoes what this run wrote, or says exactly what is left where.
 """
 
 from __future__ import annotations
 
+import re
 import typing as t
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
-from ansible_collections.byoc.certificates.plugins.module_utils import _pem
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import ApiError, InputError, NotFound
+from ansible_collections.byoc.certificates.plugins.module_utils import _gate, _pem
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
+    ApiError,
+    AuthenticationFailure,
+    ByocError,
+    InputError,
+    NotFound,
+)
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
 from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.common import (
     SftpNode,
     build_pkcs12,
+    check_device_name,
     find_all,
     leaves,
     local,
     parse_xml,
     pkcs12_certificate,
+    scrub_secrets,
 )
 
 YANG = "application/vnd.yang.data+xml"  # sbc-apis.md B1
 CERT_PATH = "api/config/system/security/pki/certificate"
 PROFILE_PATH = "api/config/profiles/security/tlsProfile"
 SYNC_OK = "syncCompleted"  # sbc-apis.md B1
+UNREADABLE = "unreadable"  # a file is on the node but does not open (other passphrase, not PKCS#12/PEM)
+PREFIX_MAX = 40  # the versioned names add 18 characters (-YYYYMMDD-xxxxxxxx); 40 + 18 stays within 63
 
 
 def confd_error(resp: Response) -> str | None:
@@ -60,14 +75,41 @@ def to_xml(tag: str, fields: dict[str, t.Any]) -> bytes:
 
 class CoreClient:
     def __init__(self, api_url: str, username: str, password: str, *, validate_certs: bool = True,
-                 ca_path: str | None = None, timeout: float = 30, http: HttpClient | None = None) -> None:
+                 ca_path: str | None = None, timeout: float = 30, http: HttpClient | None = None,
+                 secrets: t.Iterable[str] = ()) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.username = username
+        self.secrets = [password, *secrets]
         self.http = http or HttpClient(
             api_url, service="Ribbon SBC Core REST API", validate_certs=validate_certs, ca_path=ca_path,
             timeout=timeout, url_username=username, url_password=password, error_message=confd_error,
             headers={"Accept": YANG})
 
+    def request(self, method: str, path: str, **kw) -> Response | None:
+        """One ConfD request. Basic auth is sent on every request (sbc-apis.md B1): a 401 means the user name and
+        password were refused, a 403 that the user may not do this; no message carries a secret of the task."""
+        try:
+            return self.http.request(method, path, **kw)
+        except AuthenticationFailure as exc:
+            url = exc.details.get("url") or self.http.url(path)
+            if exc.details.get("status") == 403:
+                new = AuthenticationFailure(
+                    f"The Ribbon SBC Core REST API at {self.api_url} accepted user '{self.username}' but refused"
+                    f" {method} {url} (HTTP 403): the user lacks the permission for it. Use an account with"
+                    " administrator access to the PKI and TLS profile configuration.", status=403, url=url,
+                    response=exc.details.get("response"))
+            else:
+                new = AuthenticationFailure(
+                    f"The Ribbon SBC Core REST API refused the user name and password of user '{self.username}' (HTTP"
+                    f" {exc.details.get('status', 401)}, HTTP Basic) on {method} {url}. Check username and password"
+                    " (or RIBBON_USERNAME / RIBBON_PASSWORD) and that the account is not locked.",
+                    status=exc.details.get("status"), url=url, response=exc.details.get("response"))
+            raise scrub_secrets(new, self.secrets) from None
+        except ByocError as exc:
+            raise scrub_secrets(exc, self.secrets)
+
     def _get(self, path: str, what: str) -> ET.Element | None:
-        resp = self.http.request("GET", path, missing_ok=True, ok=(200, 204))
+        resp = self.request("GET", path, missing_ok=True, ok=(200, 204))
         if resp is None:
             return None
         if resp.status == 204 or not resp.body.strip():
@@ -93,15 +135,15 @@ class CoreClient:
         # sbc-apis.md B4 (leaf names from B2): name, fileName, passPhrase, type, state
         body = to_xml("certificate", {"name": name, "fileName": file_name, "passPhrase": passphrase,
                                       "type": cert_type, "state": "enabled"})
-        self.http.request("PUT", f"{CERT_PATH}/{quote(name, safe='')}", data=body, headers={"Content-Type": YANG})
+        self.request("PUT", f"{CERT_PATH}/{quote(name, safe='')}", data=body, headers={"Content-Type": YANG})
 
     def delete_certificate(self, name: str) -> None:
-        self.http.request("DELETE", f"{CERT_PATH}/{quote(name, safe='')}", missing_ok=True)
+        self.request("DELETE", f"{CERT_PATH}/{quote(name, safe='')}", missing_ok=True)
 
     def point_profile(self, name: str, server: str | None, client: str | None) -> None:
         # sbc-apis.md B4: PATCH tlsProfile with serverCertName / clientCertName
         body = to_xml("tlsProfile", {"name": name, "serverCertName": server, "clientCertName": client})
-        self.http.request("PATCH", f"{PROFILE_PATH}/{quote(name, safe='')}", data=body, headers={"Content-Type": YANG})
+        self.request("PATCH", f"{PROFILE_PATH}/{quote(name, safe='')}", data=body, headers={"Content-Type": YANG})
 
     def server_status(self) -> list[dict]:
         root = self._get("api/operational/system/serverStatus", "serverStatus")
@@ -143,15 +185,47 @@ def ca_object_name(prefix: str, cert) -> str:
     return f"{prefix}-ca-{_pem.fingerprint(cert)[:12]}"
 
 
+def is_versioned(name: str, prefix: str) -> bool:
+    """A name this module made with ``object_name`` for ``prefix`` (not merely one that starts with it)."""
+    return re.fullmatch(re.escape(prefix) + r"-\d{8}-[0-9a-f]{8}", name or "") is not None
+
+
 def prefixed_local(objects: list[dict], prefix: str) -> list[dict]:
     """Our versioned local objects, newest first (the name sorts by notAfter, then fingerprint)."""
-    ours = [o for o in objects if o.get("type", "local") == "local" and o.get("name", "").startswith(prefix + "-")
-            and not o["name"].startswith(prefix + "-ca-")]
+    ours = [o for o in objects if o.get("type", "local") == "local" and is_versioned(o.get("name", ""), prefix)]
     return sorted(ours, key=lambda o: o["name"][len(prefix) + 1:], reverse=True)
 
 
 def bound_names(profiles: list[dict]) -> set[str]:
     return {p.get(k) for p in profiles for k in ("serverCertName", "clientCertName") if p.get(k)}
+
+
+def rollback_target(current: str | None, objects: dict[str, dict], prefix: str) -> str | None:
+    """What ``state=rollback`` without ``rollback_to`` binds, derived from the device alone (pure).
+
+    The versioned names sort by notAfter (sbc-apis.md B6: each renewal is a new object under a new name), so the
+    object in use before the newest one is the next older versioned object:
+
+    - the bound object is our newest: the next older of ours; when there is none, the only other enabled local
+      object (the certificate our first install replaced); None when there is no such single object;
+    - the bound object is ours but a newer one exists: the profile was rolled back already, so a rollback changes
+      nothing (the target is the bound object; use ``rollback_to`` to go further back);
+    - the bound object is not ours: nothing of ours to roll back from, so the target is the bound object.
+
+    The same function gives ``previous`` on every run, so a caller always learns what a rollback would bind.
+    """
+    if not current:
+        return None
+    mine = [o["name"] for o in prefixed_local(list(objects.values()), prefix)]
+    if current not in mine:
+        return current
+    if mine.index(current) > 0:
+        return current
+    if len(mine) > 1:
+        return mine[1]
+    others = [n for n, o in objects.items() if n != current and n not in mine and o.get("type", "local") == "local"
+              and o.get("state", "enabled") == "enabled"]
+    return others[0] if len(others) == 1 else None
 
 
 class Nodes:
@@ -196,46 +270,62 @@ def validate_common(p: dict) -> None:
         names.add(name)
     if not p.get("sftp_username") and p.get("nodes"):
         raise InputError("sftp_username", "required for the SFTP upload to the nodes (or set RIBBON_SFTP_USERNAME)")
-    prefix = p["name_prefix"]
-    if not prefix or not all(c.isalnum() or c in "_.-" for c in prefix) or len(prefix) > 40:
-        raise InputError("name_prefix", "use 1-40 letters, digits, '_', '.' or '-'")
-    if not 1 <= len(p["tls_profile"]) <= 23:
+    check_device_name("name_prefix", p["name_prefix"], "the name prefix", max_len=PREFIX_MAX)
+    if not 1 <= len(p["tls_profile"] or "") <= 23:
         raise InputError("tls_profile", "a tlsProfile name has 1-23 characters (sbc-apis.md B3)")
+    check_device_name("tls_profile", p["tls_profile"], "the tlsProfile name", max_len=23)
+    directory = p.get("sftp_directory") or "/opt/sonus/external"
+    parts = directory.split("/")
+    if not directory.startswith("/") or ".." in parts or not directory.isascii() or any(
+            not c.isprintable() or c.isspace() for c in directory):
+        raise InputError("sftp_directory", "must be an absolute ASCII path without '..' or spaces, normally"
+                                           " /opt/sonus/external (sbc-apis.md B2)")
     if p["retain"] < 0:
         raise InputError("retain", "must be 0 or more")
+    if p.get("rollback_to") is not None:
+        check_device_name("rollback_to", p["rollback_to"], "the PKI object name")
 
 
 def desired_material(p: dict) -> dict:
-    """Parse and check everything the task gives, before any device is touched."""
+    """Check everything the task gives through the shared gate, before any device is touched.
+
+    The same bad input gets the same refusal as from every other module (issue 10): an expired or not yet valid
+    leaf, a CA where the leaf belongs, a second leaf, key material in a certificate option, a leaf in
+    ``ca_certificates`` (it would become a ``remote`` trust anchor), an expired CA unless ``allow_expired_ca``.
+    """
     if not p.get("certificate"):
         raise InputError("certificate", "required with state=present")
-    certs = _pem.order_chain(_pem.load_certificates(p["certificate"], "certificate"))
-    leaf, chain = certs[0], certs[1:]
     if not p.get("private_key"):
         raise InputError("private_key", "required on platform core (the PKCS#12 holds the key and the certificate)")
-    key = _pem.load_private_key(p["private_key"], "private_key", p.get("private_key_passphrase"))
-    if not _pem.key_matches_certificate(key, leaf):
-        raise InputError("private_key", "does not match the public key of the first certificate in 'certificate'")
+    allow = bool(p.get("allow_expired_ca"))
+    material = _gate.server_material(certificate=p["certificate"], certificate_field="certificate",
+                                     private_key=p["private_key"], private_key_field="private_key",
+                                     passphrase=p.get("private_key_passphrase") or None, allow_expired_ca=allow)
     if not p.get("pkcs12_passphrase"):
         raise InputError("pkcs12_passphrase", "required on platform core: the PKCS#12 file is protected with it")
+    leaf = material.leaf
+    warnings = list(material.warnings)
     cas = []
     seen = {_pem.fingerprint(leaf)}
+    given = []
     for i, pem in enumerate(p.get("ca_certificates") or []):
-        for c in _pem.load_certificates(pem, f"ca_certificates[{i}]"):
-            if _pem.fingerprint(c) not in seen:
-                seen.add(_pem.fingerprint(c))
-                cas.append(c)
-    for c in chain:  # chain members are installed as remote objects too (sbc-apis.md B2: "chain members")
-        if _pem.fingerprint(c) not in seen and _pem.is_ca(c):
+        certs, w = _gate.ca_certificates(pem, f"ca_certificates[{i}]", allow_expired=allow)
+        warnings += w
+        given += certs
+    # chain members are installed as remote objects too (sbc-apis.md B2: "chain members"), then the trust anchors
+    for c in given + material.intermediates + material.anchors:
+        if _pem.fingerprint(c) not in seen:
             seen.add(_pem.fingerprint(c))
             cas.append(c)
-    return {"leaf": leaf, "chain": chain, "key": key, "cas": cas, "fingerprint": _pem.fingerprint(leaf),
-            "name": object_name(p["name_prefix"], leaf)}
+    name = object_name(p["name_prefix"], leaf)
+    return {"leaf": leaf, "chain": material.intermediates, "key": material.key, "cas": cas,
+            "fingerprint": _pem.fingerprint(leaf), "name": name, "warnings": warnings}
 
 
 def node_fingerprints(nodes: list[SftpNode], file_name: str, passphrase: str | None, remote: bool = False) -> dict:
-    """Fingerprint of the certificate in ``file_name`` on every node (None: missing or unreadable)."""
-    out = {}
+    """Fingerprint of the certificate in ``file_name`` on every node: None when the file is missing, ``UNREADABLE``
+    when it is there but does not open (another passphrase, not a certificate)."""
+    out: dict[str, str | None] = {}
     for n in nodes:
         data = n.get(file_name)
         if data is None:
@@ -246,10 +336,10 @@ def node_fingerprints(nodes: list[SftpNode], file_name: str, passphrase: str | N
                 certs = _pem.load_certificates(data.decode("ascii", "replace"), file_name)
                 out[n.name] = _pem.fingerprint(certs[0])
             except InputError:
-                out[n.name] = None
+                out[n.name] = UNREADABLE
         else:
             cert = pkcs12_certificate(data, passphrase)
-            out[n.name] = _pem.fingerprint(cert) if cert is not None else None
+            out[n.name] = _pem.fingerprint(cert) if cert is not None else UNREADABLE
     return out
 
 
@@ -263,80 +353,200 @@ def gate_ha(client: CoreClient, p: dict) -> dict:
     return ha
 
 
-def run_present(p: dict, check_mode: bool, want_diff: bool) -> dict:
-    validate_common(p)
-    want = desired_material(p)
-    prefix, name = p["name_prefix"], want["name"]
-    file_name = f"{name}.p12"
-    client = CoreClient(p["api_url"], p["username"], p["password"], validate_certs=p["validate_certs"],
-                        ca_path=p.get("ca_path"), timeout=p["timeout"])
+def client_for(p: dict) -> CoreClient:
+    return CoreClient(p["api_url"], p["username"], p["password"], validate_certs=p["validate_certs"],
+                      ca_path=p.get("ca_path"), timeout=p["timeout"],
+                      secrets=[p.get(k) for k in ("pkcs12_passphrase", "sftp_password", "private_key_passphrase")
+                               if p.get(k)])
+
+
+# ------------------------------------------------------------------------------------------------------- read
+def read_device(client: CoreClient, p: dict) -> dict:
+    """HA gate, the TLS profile, every PKI object and every profile (for in-use checks)."""
     ha = gate_ha(client, p)
     profile = client.profile(p["tls_profile"])
     if profile is None:
         raise NotFound(f"tlsProfile {p['tls_profile']} does not exist on {p['api_url']}; check tls_profile.",
                        field="tls_profile")
     objects = {o["name"]: o for o in client.certificates() if o.get("name")}
+    return {"ha": ha, "profile": profile, "objects": objects, "profiles": client.profiles()}
+
+
+def read_files(sessions: list[SftpNode], want: dict, p: dict) -> dict:
+    """What each node holds under the file names of the plan (fingerprints, see ``node_fingerprints``)."""
+    prefix = p["name_prefix"]
+    out = {"leaf": node_fingerprints(sessions, f"{want['name']}.p12", p["pkcs12_passphrase"]), "cas": {}}
+    for ca in want["cas"]:
+        out["cas"][ca_object_name(prefix, ca)] = node_fingerprints(
+            sessions, f"{ca_object_name(prefix, ca)}.pem", None, remote=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------- plan
+def plan_present(p: dict, want: dict, device: dict, files: dict) -> dict:
+    """Pure: what to upload where, which objects to install, whether to re-point, and the result's before/after.
+
+    Every object and file name the REST API and SFTP will see is checked here, before the first write."""
+    prefix, name = p["name_prefix"], want["name"]
+    file_name = f"{name}.p12"
+    check_device_name("name_prefix", name, "the PKI object name")
+    check_device_name("name_prefix", file_name, "the PKCS#12 file name")
+    objects, profile = device["objects"], device["profile"]
+    bound = bound_names(device["profiles"])
+    ca_plan = []
+    for ca in want["cas"]:
+        ca_name = ca_object_name(prefix, ca)
+        ca_file = f"{ca_name}.pem"
+        check_device_name("name_prefix", ca_name, "the CA object name")
+        check_device_name("name_prefix", ca_file, "the CA file name")
+        fps = files["cas"].get(ca_name, {})
+        ca_plan.append({"cert": ca, "name": ca_name, "file": ca_file,
+                        "upload": [n for n, f in fps.items() if f != _pem.fingerprint(ca)],
+                        "install": ca_name not in objects})
+    on_nodes = files["leaf"]
+    upload = [n for n, f in on_nodes.items() if f != want["fingerprint"]]
+    obj = objects.get(name)
+    install = obj is None or obj.get("fileName") != file_name or obj.get("state", "enabled") != "enabled"
+    unreadable = [n for n, f in on_nodes.items() if f == UNREADABLE]
+    if obj is not None and unreadable:
+        if name in bound:
+            raise InputError("pkcs12_passphrase", f"{file_name} on node(s) {', '.join(unreadable)} does not open with"
+                             f" pkcs12_passphrase, and PKI object {name}, which uses it, is in use. Replacing the file"
+                             " would break that object at the next switchover; nothing was changed. Give the"
+                             " passphrase the object was installed with.")
+        install = True  # not in use: re-install it with the passphrase of the new file
+    if install and obj is not None and name in bound:
+        raise ApiError(f"PKI object {name} exists with other settings and is in use; refusing to overwrite it"
+                       " (sbc-apis.md B6). Remove or rename it first. Nothing was changed.")
+    bound_before = profile.get("serverCertName")
+    repoint = bound_before != name or (p["client_certificate"] and profile.get("clientCertName") != name)
+    changed = bool(upload or install or repoint or any(c["upload"] or c["install"] for c in ca_plan))
+    after_objects = dict(objects)
+    after_objects[name] = {"name": name, "fileName": file_name, "type": "local", "state": "enabled"}
+    for c in ca_plan:
+        after_objects.setdefault(c["name"], {"name": c["name"], "fileName": c["file"], "type": "remote",
+                                             "state": "enabled"})
+    target = rollback_target(name, after_objects, prefix)
+    return {
+        "name": name, "file_name": file_name, "ca_plan": ca_plan, "upload": upload, "install": install,
+        "existed": obj is not None, "repoint": repoint, "changed": changed, "bound_before": bound_before,
+        "rollback_target": target,
+        "before": {"tls_profile": p["tls_profile"], "server_cert_name": bound_before,
+                   "client_cert_name": profile.get("clientCertName"), "files": on_nodes},
+        "after": {"tls_profile": p["tls_profile"], "server_cert_name": name,
+                  "client_cert_name": name if p["client_certificate"] else profile.get("clientCertName"),
+                  "files": {n: want["fingerprint"] for n in on_nodes}},
+    }
+
+
+# ------------------------------------------------------------------------------------------------------ apply
+class Journal:
+    """What this run wrote, so that a failure half way can undo it (or say exactly what is left where)."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[SftpNode, str]] = []
+        self.objects: list[str] = []
+
+    def undo(self, client: CoreClient) -> tuple[list[str], list[str]]:
+        done, left = [], []
+        for name in reversed(self.objects):
+            try:
+                client.delete_certificate(name)
+                done.append(f"PKI object {name}")
+            except ByocError as exc:
+                left.append(f"PKI object {name} (delete failed: {exc.msg})")
+        for node, file_name in reversed(self.files):
+            if node.remove(file_name):
+                done.append(f"{node.path(file_name)} on node {node.name}")
+            else:
+                left.append(f"{node.path(file_name)} on node {node.name}")
+        return done, left
+
+
+def _undo_and_raise(exc: Exception, journal: Journal, client: CoreClient) -> t.NoReturn:
+    done, left = journal.undo(client)
+    if left:
+        note = (f" Cleanup after the failure did NOT remove everything this run wrote; left behind: {'; '.join(left)}."
+                " Remove these by hand (a .p12 file holds the private key)."
+                + (f" Removed: {'; '.join(done)}." if done else ""))
+    elif done:
+        note = f" Everything this run wrote was removed again: {'; '.join(done)}."
+    else:
+        note = ""
+    details = {"cleaned_up": done, "left_behind": left}
+    if isinstance(exc, ByocError):
+        exc.msg = exc.msg + note
+        exc.args = (exc.msg,)
+        exc.details.update(details)
+        raise exc
+    raise ApiError(f"Unexpected {type(exc).__name__} while installing the certificate.{note}", **details) from None
+
+
+def apply_present(plan: dict, want: dict, client: CoreClient, sessions: list[SftpNode], p: dict) -> None:
+    """Write the plan: files to every node, CA objects, the leaf object, the profile; undo on failure."""
+    name, file_name = plan["name"], plan["file_name"]
+    journal = Journal()
+    try:
+        # 1-2. the files to every node first; any failure stops here, before the configuration is touched
+        data = build_pkcs12(name, want["key"], want["leaf"], want["chain"], p["pkcs12_passphrase"])
+        for s in sessions:
+            if s.name in plan["upload"]:
+                s.put(file_name, data)  # a failed put leaves nothing behind (see SftpNode.put)
+                journal.files.append((s, file_name))
+            for c in plan["ca_plan"]:
+                if s.name in c["upload"]:
+                    s.put(c["file"], _pem.to_pem(c["cert"]).encode("ascii"))
+                    journal.files.append((s, c["file"]))
+        # 3. CA certificates as remote objects (sbc-apis.md B2)
+        for c in plan["ca_plan"]:
+            if c["install"]:
+                client.put_certificate(c["name"], c["file"], "remote")
+                journal.objects.append(c["name"])
+        # 4. the leaf under its versioned name
+        if plan["install"]:
+            client.put_certificate(name, file_name, "local", p["pkcs12_passphrase"])
+            if not plan["existed"]:
+                journal.objects.append(name)
+        # 5. re-point the profile (takes effect for new TLS connections, sbc-apis.md B6). ConfD commits each
+        # request (B4 [INFER]): a refused PATCH leaves the profile as it was, so the undo above still applies.
+        if plan["repoint"]:
+            client.point_profile(p["tls_profile"], name, name if p["client_certificate"] else None)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        _undo_and_raise(exc, journal, client)
+    if plan["repoint"]:
+        got = client.profile(p["tls_profile"]) or {}
+        if got.get("serverCertName") != name:
+            raise ApiError(f"tlsProfile {p['tls_profile']} still points at {got.get('serverCertName')}"
+                           f" after re-pointing it to {name} on {p['api_url']}.")
+
+
+def run_present(p: dict, check_mode: bool, want_diff: bool) -> dict:
+    validate_common(p)
+    want = desired_material(p)
+    client = client_for(p)
+    device = read_device(client, p)
     nodes = Nodes(p)
     try:
         sessions = nodes.each()
-        on_nodes = node_fingerprints(sessions, file_name, p["pkcs12_passphrase"])
-        ca_plan = []
-        for ca in want["cas"]:
-            ca_name = ca_object_name(prefix, ca)
-            ca_file = f"{ca_name}.pem"
-            fps = node_fingerprints(sessions, ca_file, None, remote=True)
-            ca_plan.append({"cert": ca, "name": ca_name, "file": ca_file,
-                            "upload": [n for n, f in fps.items() if f != _pem.fingerprint(ca)],
-                            "install": ca_name not in objects})
-        upload = [n for n, f in on_nodes.items() if f != want["fingerprint"]]
-        obj = objects.get(name)
-        install = obj is None or obj.get("fileName") != file_name or obj.get("state", "enabled") != "enabled"
-        previous = profile.get("serverCertName")
-        repoint = previous != name or (p["client_certificate"] and profile.get("clientCertName") != name)
-        changed = bool(upload or install or repoint or any(c["upload"] or c["install"] for c in ca_plan))
-        before = {"tls_profile": p["tls_profile"], "server_cert_name": previous,
-                  "client_cert_name": profile.get("clientCertName"), "files": on_nodes}
-        after = {"tls_profile": p["tls_profile"], "server_cert_name": name,
-                 "client_cert_name": name if p["client_certificate"] else profile.get("clientCertName"),
-                 "files": {n: want["fingerprint"] for n in on_nodes}}
+        files = read_files(sessions, want, p)
+        plan = plan_present(p, want, device, files)
         pruned: list[str] = []
-        if changed and not check_mode:
-            # 1-2. the files to every node first; any failure stops here, before the configuration is touched
-            data = build_pkcs12(name, want["key"], want["leaf"], want["chain"], p["pkcs12_passphrase"])
-            for s in sessions:
-                if s.name in upload:
-                    s.put(file_name, data)
-                for c in ca_plan:
-                    if s.name in c["upload"]:
-                        s.put(c["file"], _pem.to_pem(c["cert"]).encode("ascii"))
-            # 3. CA certificates as remote objects (sbc-apis.md B2)
-            for c in ca_plan:
-                if c["install"]:
-                    client.put_certificate(c["name"], c["file"], "remote")
-            # 4. the leaf under its versioned name
-            if install:
-                if obj is not None and name in bound_names(client.profiles()):
-                    raise ApiError(f"PKI object {name} exists with other settings and is in use; refusing to"
-                                   " overwrite it (sbc-apis.md B6). Remove or rename it first.")
-                client.put_certificate(name, file_name, "local", p["pkcs12_passphrase"])
-            # 5. re-point the profile (takes effect for new TLS connections, sbc-apis.md B6)
-            if repoint:
-                client.point_profile(p["tls_profile"], name, name if p["client_certificate"] else None)
-                got = client.profile(p["tls_profile"]) or {}
-                if got.get("serverCertName") != name:
-                    raise ApiError(f"tlsProfile {p['tls_profile']} still points at {got.get('serverCertName')}"
-                                   f" after re-pointing it to {name} on {p['api_url']}.")
-            pruned = prune(client, sessions, p, keep={name, previous})
-        elif not check_mode:
-            pruned = prune(client, sessions, p, keep={name, previous})
+        keep = {plan["name"], plan["bound_before"], plan["rollback_target"]}
+        if plan["changed"] and not check_mode:
+            apply_present(plan, want, client, sessions, p)
+        if not check_mode:
+            pruned = prune(client, sessions, p, keep=keep)
         result = {
-            "changed": changed or bool(pruned), "platform": "core", "certificate_name": name, "file_name": file_name,
-            "fingerprint": want["fingerprint"], "previous": previous if previous != name else None,
-            "uploaded_to": upload, "ca_objects": [c["name"] for c in ca_plan], "pruned": pruned, "ha": ha,
+            "changed": plan["changed"] or bool(pruned), "platform": "core", "certificate_name": plan["name"],
+            "file_name": plan["file_name"], "fingerprint": want["fingerprint"], "previous": plan["rollback_target"],
+            "bound_before": plan["bound_before"], "uploaded_to": plan["upload"],
+            "ca_objects": [c["name"] for c in plan["ca_plan"]], "pruned": pruned, "ha": device["ha"],
             "certificate": _pem.details(want["leaf"]),
         }
+        if want["warnings"]:
+            result["warnings"] = want["warnings"]
         if want_diff:
-            result["diff"] = {"before": before, "after": after}
+            result["diff"] = {"before": plan["before"], "after": plan["after"]}
         return result
     finally:
         nodes.close()
@@ -362,8 +572,7 @@ def prune(client: CoreClient, sessions: list[SftpNode], p: dict, keep: set) -> l
 
 def run_rollback(p: dict, check_mode: bool, want_diff: bool) -> dict:
     validate_common(p)
-    client = CoreClient(p["api_url"], p["username"], p["password"], validate_certs=p["validate_certs"],
-                        ca_path=p.get("ca_path"), timeout=p["timeout"])
+    client = client_for(p)
     ha = gate_ha(client, p)
     profile = client.profile(p["tls_profile"])
     if profile is None:
@@ -377,11 +586,11 @@ def run_rollback(p: dict, check_mode: bool, want_diff: bool) -> dict:
             raise NotFound(f"rollback_to: PKI certificate {target} does not exist on {p['api_url']}",
                            field="rollback_to")
     else:
-        older = [o["name"] for o in prefixed_local(list(objects.values()), p["name_prefix"]) if o["name"] != current]
-        if not older:
-            raise NotFound(f"No previous certificate object named {p['name_prefix']}-* to roll back to on"
-                           f" {p['api_url']}; give rollback_to.", field="rollback_to")
-        target = older[0]
+        target = rollback_target(current, objects, p["name_prefix"])
+        if target is None:
+            raise NotFound(f"No certificate object to roll back to from {current or '(none bound)'} on"
+                           f" {p['api_url']}: no older {p['name_prefix']}-<date>-<fingerprint> object and not exactly"
+                           " one other local object. Give rollback_to.", field="rollback_to")
     if objects[target].get("type", "local") != "local":
         raise InputError("rollback_to", f"{target} is a {objects[target].get('type')} certificate, not local")
     files = {}
@@ -405,7 +614,7 @@ def run_rollback(p: dict, check_mode: bool, want_diff: bool) -> dict:
             raise ApiError(f"tlsProfile {p['tls_profile']} still points at {got.get('serverCertName')} after"
                            f" re-pointing it to {target} on {p['api_url']}.")
     result = {"changed": changed, "platform": "core", "certificate_name": target, "previous": current,
-              "ha": ha, "files_present": files}
+              "bound_before": current, "ha": ha, "files_present": files}
     if want_diff:
         result["diff"] = {"before": {"tls_profile": p["tls_profile"], "server_cert_name": current},
                           "after": {"tls_profile": p["tls_profile"], "server_cert_name": target}}
@@ -413,8 +622,7 @@ def run_rollback(p: dict, check_mode: bool, want_diff: bool) -> dict:
 
 
 def run_info(p: dict) -> dict:
-    client = CoreClient(p["api_url"], p["username"], p["password"], validate_certs=p["validate_certs"],
-                        ca_path=p.get("ca_path"), timeout=p["timeout"])
+    client = client_for(p)
     ha = ha_state(client.server_status(), client.sync_status())
     profiles = client.profiles()
     objects = client.certificates()

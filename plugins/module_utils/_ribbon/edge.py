@@ -19,10 +19,11 @@ import re
 import secrets
 from urllib.parse import urlencode
 
-from ansible_collections.byoc.certificates.plugins.module_utils import _pem
+from ansible_collections.byoc.certificates.plugins.module_utils import _gate, _pem
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
     ApiError,
     AuthenticationFailure,
+    ByocError,
     InputError,
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
@@ -32,6 +33,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.common i
     leaves,
     local,
     parse_xml,
+    scrub_secrets,
 )
 
 FORM = "application/x-www-form-urlencoded"
@@ -82,6 +84,12 @@ class EdgeClient:
 
     # -- session (sbc-apis.md C1) ----------------------------------------------------------------------
     def login(self) -> None:
+        try:
+            self._login()
+        except ByocError as exc:
+            raise scrub_secrets(exc, [self.password])
+
+    def _login(self) -> None:
         resp = self.http.request("POST", "rest/login", data=urlencode(
             {"Username": self.username, "Password": self.password}).encode(), headers={"Content-Type": FORM})
         root = parse_xml(resp.body, f"POST {self.http.url('rest/login')}")
@@ -118,7 +126,14 @@ class EdgeClient:
         return h
 
     def call(self, method: str, path: str, form: dict | None = None, *, relogin: bool = True):
-        """One request; returns the parsed <root>. Application errors inside HTTP 200 raise ApiError."""
+        """One request; returns the parsed <root>. Application errors inside HTTP 200 raise ApiError. No message
+        carries the password (a device may echo request values in its error text)."""
+        try:
+            return self._call(method, path, form, relogin=relogin)
+        except ByocError as exc:
+            raise scrub_secrets(exc, [self.password])
+
+    def _call(self, method: str, path: str, form: dict | None = None, *, relogin: bool = True):
         if not self.cookies:
             self.login()
         data = urlencode(form).encode() if form is not None else None
@@ -126,13 +141,16 @@ class EdgeClient:
         where = f"{method} {self.http.url(path)}"
         try:
             resp = self.http.request(method, path, data=data, headers=self._headers(extra))
-        except AuthenticationFailure:
+        except AuthenticationFailure as exc:
             if not relogin:
-                raise
+                raise self._session_refused(method, path, exc) from None
             # C1: no/expired cookie -> HTTP 401 (10 minutes idle): log in again once and repeat the call
             self.cookies = {}
             self.login()
-            resp = self.http.request(method, path, data=data, headers=self._headers(extra))
+            try:
+                resp = self.http.request(method, path, data=data, headers=self._headers(extra))
+            except AuthenticationFailure as again:
+                raise self._session_refused(method, path, again) from None
         root = parse_xml(resp.body, where)
         if local(root.tag) != "root":
             raise ApiError(f"{where} answered with <{local(root.tag)}>, not the <root> envelope.", url=where)
@@ -141,11 +159,19 @@ class EdgeClient:
             code = next((e.text for e in find_all(root, "http_code")), "")
             if relogin and (code or "").strip() == "401":
                 self.cookies = {}
-                return self.call(method, path, form, relogin=False)
+                return self._call(method, path, form, relogin=False)
             # C2: HTTP 200 with the error inside the body
             raise ApiError(f"The Ribbon SBC Edge rejected {where}: HTTP {resp.status}, but the body says {problem}.",
                            url=self.http.url(path), response=problem)
         return root
+
+    def _session_refused(self, method: str, path: str, exc: AuthenticationFailure) -> AuthenticationFailure:
+        """C1: the session is a cookie, not an API key: say that the fresh session was refused, and where."""
+        url = self.http.url(path)
+        return AuthenticationFailure(
+            f"The Ribbon SBC Edge at {self.api_url} refused {method} {url} (HTTP {exc.details.get('status')}) with the"
+            f" session cookie of a fresh login as user '{self.username}'. The user needs the REST access level (and"
+            " the permission for this resource); check it in the WebUI.", status=exc.details.get("status"), url=url)
 
     # -- resources ---------------------------------------------------------------------------------------------
     def certificate_ids(self) -> list[int]:
@@ -295,83 +321,123 @@ def run_csr(p: dict, check_mode: bool) -> dict:
     return {"changed": True, "platform": "edge", "csr": csr}
 
 
-def run_present(p: dict, check_mode: bool, want_diff: bool) -> dict:
+PREVIOUS_RE = re.compile(r"^byoc-prev-([0-9a-f]{64})\.(?:p12|pem)$")
+
+
+def server_file_name(want_fp: str, previous_fp: str | None, ext: str) -> str:
+    """The CertFileName of a server certificate import. It records the fingerprint of the certificate it replaces,
+    so that every later run can still say what a rollback would go back to: the device keeps one server certificate
+    (slot 1, sbc-apis.md C3) and no history, but returns the import fields with the resource (C3 "(+ the import
+    fields)" [INFER]). ``byoc-prev-<64 hex>.p12`` is 78 characters, within C3's 80."""
+    if previous_fp and re.fullmatch(r"[0-9a-f]{64}", previous_fp):
+        return f"byoc-prev-{previous_fp}.{ext}"
+    return f"byoc-server-{want_fp[:16]}.{ext}"
+
+
+def recorded_previous(info: dict | None) -> str | None:
+    """The fingerprint that ``server_file_name`` recorded in slot 1's CertFileName, if the device returns it."""
+    m = PREVIOUS_RE.match((info or {}).get("CertFileName") or "")
+    return m.group(1) if m else None
+
+
+def desired_material(p: dict) -> dict:
+    """Check everything the task gives through the shared gate, before the device is contacted (issue 10: the same
+    verdict as every other module for the same input)."""
     if not p.get("certificate"):
         raise InputError("certificate", "required with state=present (for key_custody=device, run state=csr first"
                                         " and pass the signed certificate here)")
-    certs = _pem.order_chain(_pem.load_certificates(p["certificate"], "certificate"))
-    leaf, chain = certs[0], certs[1:]
-    key = None
     if p["key_custody"] == "external":
         if not p.get("private_key"):
             raise InputError("private_key", "required with key_custody=external")
-        key = _pem.load_private_key(p["private_key"], "private_key", p.get("private_key_passphrase"))
-        if not _pem.key_matches_certificate(key, leaf):
-            raise InputError("private_key", "does not match the public key of the first certificate in 'certificate'")
     elif p.get("private_key"):
         raise InputError("private_key", "must not be given with key_custody=device: the key stays on the SBC")
+    allow = bool(p.get("allow_expired_ca"))
+    material = _gate.server_material(
+        certificate=p["certificate"], certificate_field="certificate",
+        private_key=p.get("private_key") if p["key_custody"] == "external" else None, private_key_field="private_key",
+        passphrase=p.get("private_key_passphrase") or None, allow_expired_ca=allow)
+    warnings = list(material.warnings)
     wanted_cas, seen = [], set()
+    given = []
     for i, pem in enumerate(p.get("ca_certificates") or []):
-        for c in _pem.load_certificates(pem, f"ca_certificates[{i}]"):
-            if not _pem.is_ca(c):
-                raise InputError(f"ca_certificates[{i}]", f"{c.subject.rfc4514_string()} is not a CA certificate"
-                                 " (basicConstraints CA:TRUE); the SBC's trusted CA slots hold CAs only")
-            if _pem.fingerprint(c) not in seen:
-                seen.add(_pem.fingerprint(c))
-                wanted_cas.append(c)
-    for c in chain:  # intermediates given with the leaf are installed as CAs too
-        if _pem.fingerprint(c) not in seen and _pem.is_ca(c):
+        certs, w = _gate.ca_certificates(pem, f"ca_certificates[{i}]", allow_expired=allow)
+        warnings += w
+        given += certs
+    # the intermediates given with the leaf (and a root after them) are imported as CAs too
+    for c in given + material.intermediates + material.anchors:
+        if _pem.fingerprint(c) not in seen:
             seen.add(_pem.fingerprint(c))
             wanted_cas.append(c)
-    want_fp = _pem.fingerprint(leaf)
+    return {"leaf": material.leaf, "chain": material.intermediates, "key": material.key, "cas": wanted_cas,
+            "fingerprint": _pem.fingerprint(material.leaf), "warnings": warnings}
 
+
+def plan_present(want: dict, current: dict[int, dict], key_custody: str) -> dict:
+    """Pure: the CA imports in an order the device accepts, their slot ids, whether slot 1 changes, the result's
+    before/after, and ``previous`` (what the server certificate was before, as recorded on the device)."""
+    leaf, want_fp = want["leaf"], want["fingerprint"]
+    to_import = plan_cas(leaf, want["cas"], _installed_certs(current))  # raises before anything is imported
+    server_fp = (current.get(SERVER_ID) or {}).get("fingerprint")
+    if server_fp is None and current.get(SERVER_ID):
+        # no content returned: compare issuer + serial (unique per CA, RFC 5280 4.1.2.2)
+        info = current[SERVER_ID]
+        same = (info.get("CertSerialNumber", "").lstrip("0").upper() == format(leaf.serial_number, "X")
+                and info.get("CertIssuerName") == leaf.issuer.rfc4514_string())
+        server_fp = want_fp if same else None
+    replace_server = server_fp != want_fp
+    used = set(current)
+    ca_ids = []
+    next_id = 2
+    for c in to_import:
+        while next_id in used:
+            next_id += 1
+        ca_ids.append((next_id, c))
+        used.add(next_id)
+    previous = server_fp if replace_server else recorded_previous(current.get(SERVER_ID))
+    ext = "p12" if key_custody == "external" else "pem"
+    before = {"server_certificate": server_fp,
+              "ca_certificates": sorted(i.get("fingerprint") or "" for cid, i in current.items() if cid != SERVER_ID)}
+    after = {"server_certificate": want_fp,
+             "ca_certificates": sorted(before["ca_certificates"] + [_pem.fingerprint(c) for c in to_import])}
+    return {"ca_ids": ca_ids, "replace_server": replace_server, "changed": bool(to_import) or replace_server,
+            "previous": previous, "server_file_name": server_file_name(want_fp, server_fp, ext),
+            "before": before, "after": after}
+
+
+def apply_present(plan: dict, want: dict, client: EdgeClient, p: dict) -> None:
+    for cid, c in plan["ca_ids"]:  # CA first (sbc-apis.md C3), one PEM per call
+        client.import_pem(cid, _pem.to_pem(c), f"ca-{_pem.fingerprint(c)[:12]}.pem")
+    if plan["replace_server"]:
+        file_name = plan["server_file_name"]
+        if p["key_custody"] == "external":
+            password = secrets.token_urlsafe(24)  # transport only; never returned
+            client.import_pkcs12(build_pkcs12(f"byoc-{want['fingerprint'][:12]}", want["key"], want["leaf"],
+                                              want["chain"], password), password, file_name)
+        else:
+            client.import_pem(SERVER_ID, _pem.to_pem(want["leaf"]), file_name)
+        got = client.certificate(SERVER_ID)
+        got_fp = fingerprint_of(got)
+        if got_fp is not None and got_fp != want["fingerprint"]:
+            raise ApiError(f"After the import the Ribbon SBC Edge at {p['api_url']} reports certificate 1 with"
+                           f" fingerprint {got_fp}, not {want['fingerprint']}.")
+
+
+def run_present(p: dict, check_mode: bool, want_diff: bool) -> dict:
+    want = desired_material(p)
     client = _login(p)
     try:
-        current = client.certificates()
-        installed = _installed_certs(current)
-        to_import = plan_cas(leaf, wanted_cas, installed)  # raises before anything is imported
-        server_fp = (current.get(SERVER_ID) or {}).get("fingerprint")
-        if server_fp is None and current.get(SERVER_ID):
-            # no content returned: compare issuer + serial (unique per CA, RFC 5280 4.1.2.2)
-            info = current[SERVER_ID]
-            same = (info.get("CertSerialNumber", "").lstrip("0").upper() == format(leaf.serial_number, "X")
-                    and info.get("CertIssuerName") == leaf.issuer.rfc4514_string())
-            server_fp = want_fp if same else None
-        replace_server = server_fp != want_fp
-        changed = bool(to_import) or replace_server
-        used = set(current)
-        ca_ids = []
-        next_id = 2
-        for c in to_import:
-            while next_id in used:
-                next_id += 1
-            ca_ids.append((next_id, c))
-            used.add(next_id)
-        before = {"server_certificate": server_fp,
-                  "ca_certificates": sorted(i.get("fingerprint") or "" for cid, i in current.items() if cid != SERVER_ID)}
-        after = {"server_certificate": want_fp,
-                 "ca_certificates": sorted(before["ca_certificates"] + [_pem.fingerprint(c) for c in to_import])}
-        if changed and not check_mode:
-            for cid, c in ca_ids:  # CA first (sbc-apis.md C3), one PEM per call
-                client.import_pem(cid, _pem.to_pem(c), f"ca-{_pem.fingerprint(c)[:12]}.pem")
-            if replace_server:
-                name = f"server-{want_fp[:12]}"
-                if p["key_custody"] == "external":
-                    password = secrets.token_urlsafe(24)  # transport only; never returned
-                    client.import_pkcs12(build_pkcs12(name, key, leaf, chain, password), password, f"{name}.p12")
-                else:
-                    client.import_pem(SERVER_ID, _pem.to_pem(leaf), f"{name}.pem")
-                got = client.certificate(SERVER_ID)
-                got_fp = fingerprint_of(got)
-                if got_fp is not None and got_fp != want_fp:
-                    raise ApiError(f"After the import the Ribbon SBC Edge at {p['api_url']} reports certificate 1 with"
-                                   f" fingerprint {got_fp}, not {want_fp}.")
-        result = {"changed": changed, "platform": "edge", "fingerprint": want_fp,
+        plan = plan_present(want, client.certificates(), p["key_custody"])
+        if plan["changed"] and not check_mode:
+            apply_present(plan, want, client, p)
+        result = {"changed": plan["changed"], "platform": "edge", "fingerprint": want["fingerprint"],
                   "ca_imported": [{"id": cid, "fingerprint": _pem.fingerprint(c), "subject": c.subject.rfc4514_string()}
-                                  for cid, c in ca_ids],
-                  "server_replaced": replace_server, "certificate": _pem.details(leaf), "previous": server_fp}
+                                  for cid, c in plan["ca_ids"]],
+                  "server_replaced": plan["replace_server"], "certificate": _pem.details(want["leaf"]),
+                  "previous": plan["previous"]}
+        if want["warnings"]:
+            result["warnings"] = want["warnings"]
         if want_diff:
-            result["diff"] = {"before": before, "after": after}
+            result["diff"] = {"before": plan["before"], "after": plan["after"]}
         return result
     finally:
         client.logout()

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ansible_collections.byoc.certificates.plugins.module_utils import _pem
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
     ApiError,
     AuthenticationFailure,
@@ -139,3 +140,110 @@ def test_plan_cas_refuses_an_orphan_intermediate():
     leaf = make("leaf", inter, ca=False)
     with pytest.raises(InputError, match="neither installed"):
         edge.plan_cas(leaf[0], [inter[0]], [])
+
+
+# ------------------------------------------------------------------------------ issue 10: the one gate
+def edge_params(**kw):
+    p = {"key_custody": "external", "certificate": None, "private_key": None, "private_key_passphrase": None,
+         "ca_certificates": [], "allow_expired_ca": False, "api_url": "https://sbc"}
+    p.update(kw)
+    return p
+
+
+def expired_leaf():
+    root = make("edge root")
+    key = ec.generate_private_key(ec.SECP256R1())
+    then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old")]))
+            .issuer_name(root[0].subject).public_key(key.public_key()).serial_number(5).not_valid_before(then)
+            .not_valid_after(then + datetime.timedelta(days=10)).sign(root[1], hashes.SHA256()))
+    return cert, key, root
+
+
+@pytest.mark.parametrize("custody", ["external", "device"])
+def test_expired_leaf_is_refused_before_the_device(custody):
+    cert, key, root = expired_leaf()
+    p = edge_params(key_custody=custody, certificate=_pem.to_pem(cert), ca_certificates=[_pem.to_pem(root[0])],
+                    private_key=_pem.key_to_pem(key) if custody == "external" else None)
+    with pytest.raises(InputError) as exc:
+        edge.desired_material(p)
+    assert exc.value.field == "certificate" and "expired" in exc.value.msg
+
+
+def test_expired_ca_needs_allow_expired_ca_and_warns():
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired root")])
+    old_root = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(root_key.public_key())
+                .serial_number(9).not_valid_before(then).not_valid_after(then + datetime.timedelta(days=10))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(root_key, hashes.SHA256()))
+    leaf = make("leaf", make("live root"), ca=False)
+    p = edge_params(certificate=_pem.to_pem(leaf[0]), private_key=_pem.key_to_pem(leaf[1]),
+                    ca_certificates=[_pem.to_pem(old_root)])
+    with pytest.raises(InputError) as exc:
+        edge.desired_material(p)
+    assert exc.value.field == "ca_certificates[0]"
+    want = edge.desired_material(dict(p, allow_expired_ca=True))
+    assert want["cas"] == [old_root] and "ca_certificates[0]" in want["warnings"][0]
+
+
+def test_leaf_in_ca_certificates_is_refused_with_the_gate_words():
+    leaf = make("leaf", make("root"), ca=False)
+    other = make("other", make("root2"), ca=False)
+    p = edge_params(certificate=_pem.to_pem(leaf[0]), private_key=_pem.key_to_pem(leaf[1]),
+                    ca_certificates=[_pem.to_pem(other[0])])
+    with pytest.raises(InputError) as exc:
+        edge.desired_material(p)
+    assert exc.value.field == "ca_certificates[0]" and "trust anchor" in exc.value.msg
+
+
+# ------------------------------------------------------------------------------ previous on every run
+def slot(cert, file_name):
+    return {"CertFileContent": _pem.to_pem(cert), "CertFileName": file_name, "fingerprint": _pem.fingerprint(cert)}
+
+
+def test_previous_is_recorded_on_the_device_and_reported_by_a_run_that_changes_nothing():
+    """Before the fix a run that changed nothing returned previous: null."""
+    root = make("root")
+    old = make("old", root, ca=False)
+    new = make("new", root, ca=False)
+    p = edge_params(certificate=_pem.to_pem(new[0]), private_key=_pem.key_to_pem(new[1]),
+                    ca_certificates=[_pem.to_pem(root[0])])
+    want = edge.desired_material(p)
+    current = {1: slot(old[0], "lab-initial.pem"), 2: slot(root[0], "ca.pem")}
+    first = edge.plan_present(want, current, "external")
+    assert first["changed"] and first["previous"] == _pem.fingerprint(old[0])
+    name = first["server_file_name"]
+    assert len(name) <= 80 and name.endswith(".p12")  # sbc-apis.md C3: CertFileName max 80
+    # what the device holds after the import, read back by the next run
+    after = {1: slot(new[0], name), 2: slot(root[0], "ca.pem")}
+    again = edge.plan_present(want, after, "external")
+    assert again["changed"] is False and again["previous"] == _pem.fingerprint(old[0])
+
+
+def test_previous_is_null_when_the_device_has_no_record():
+    root = make("root")
+    new = make("new", root, ca=False)
+    want = edge.desired_material(edge_params(certificate=_pem.to_pem(new[0]), private_key=_pem.key_to_pem(new[1])))
+    plan = edge.plan_present(want, {1: slot(new[0], "whatever.pem"), 2: slot(root[0], "ca.pem")}, "external")
+    assert plan["changed"] is False and plan["previous"] is None
+    assert edge.server_file_name(_pem.fingerprint(new[0]), None, "pem").startswith("byoc-server-")
+
+
+def test_a_refused_fresh_session_is_not_reported_as_an_api_key_problem():
+    refused = AuthenticationFailure("The Ribbon SBC Edge REST API rejected the credentials (HTTP 403). Check the API"
+                                    " key or token and its permissions.", status=403, url="https://sbc/rest/system")
+    c = client([LOGIN, refused, LOGIN, refused])
+    with pytest.raises(AuthenticationFailure) as exc:
+        c.call("GET", "rest/system")
+    assert "API key" not in exc.value.msg and "fresh login as user 'u'" in exc.value.msg
+    assert "https://sbc/rest/system" in exc.value.msg
+
+
+def test_password_echoed_by_the_device_is_not_printed():
+    c = edge.EdgeClient("https://sbc", "u", "echo-me-secret", http=FakeHttp([
+        LOGIN, (200, err(500, 15017).replace(b'params="p|q"', b'params="echo-me-secret"'), [])]))
+    with pytest.raises(ApiError) as exc:
+        c.call("GET", "rest/system")
+    assert "echo-me-secret" not in exc.value.msg and "echo-me-secret" not in str(exc.value.details)
