@@ -10,11 +10,20 @@ It owns, once for the whole collection: TLS verification (on by default, with an
 bounded retries of transient failures (connection errors, 429, 502, 503, 504) honouring a capped ``Retry-After``,
 and the mapping of HTTP failures onto the collection's exception classes with a message that says which
 service, which URL, what the server said, and what to check.
+
+No error raised here carries a request header or body. A request that cannot be built (``http.client`` refuses a
+header value with a line break with a ValueError that holds the whole header, credential included, in repr form;
+a header value outside Latin-1 gives a UnicodeEncodeError) is reported by the exception's type only, before
+anything is sent. Credentials in URLs are cut, and what the server answers is scrubbed of the header values and
+password that were sent, in case the server echoes them. Options are checked by the modules themselves (an
+``InputError`` naming the field); this is the safety net below them.
 """
 
 from __future__ import annotations
 
+import http.client
 import json as _json
+import re
 import socket
 import ssl
 import time
@@ -31,6 +40,40 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
 )
 
 RETRY_STATUSES = (429, 502, 503, 504)
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
+MASK = "********"
+# Values shorter than this are not scrubbed from server answers (masking "1" or "json" everywhere would garble them).
+_MIN_SCRUB = 6
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages."""
+    return _USERINFO.sub("", url) if isinstance(url, str) else url
+
+
+def sent_secrets(headers: t.Mapping[str, str], password: str | None = None) -> list[str]:
+    """The strings of a request that must not come back in a message: every header value (and the credential
+    part of an ``Authorization`` value), and the password; longest first, so that a longer one is masked whole."""
+    found = set()
+    for name, value in headers.items():
+        if not isinstance(value, str) or name.lower() in ("accept", "content-type", "content-length"):
+            continue
+        found.add(value.strip())
+        parts = value.split(None, 1)
+        if name.lower() in ("authorization", "proxy-authorization") and len(parts) == 2:
+            found.add(parts[1].strip())
+    if password:
+        found.add(password)
+    return sorted((s for s in found if len(s) >= _MIN_SCRUB), key=len, reverse=True)
+
+
+def scrub(text: str, secrets: t.Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` and every private key block masked."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return _KEY_BLOCK.sub(MASK, text)
 
 
 class Response:
@@ -132,9 +175,9 @@ class HttpClient:
                     self.sleep(min(2 ** (attempt - 1), self.max_retry_after))
                     continue
                 raise ConnectionFailure(
-                    f"Cannot reach the {self.service} at {url}: {failure}. Check the URL, that the service is running"
-                    " and reachable from the controller, and (for HTTPS) its certificate or the CA file option.",
-                    url=url,
+                    f"Cannot reach the {self.service} at {safe_url(url)}: {failure}. Check the URL, that the service is"
+                    " running and reachable from the controller, and (for HTTPS) its certificate or the CA file option.",
+                    url=safe_url(url),
                 )
             if resp.status in RETRY_STATUSES and attempt <= self.retries:
                 self.sleep(parse_retry_after(resp.headers.get("retry-after"), 2 ** (attempt - 1), self.max_retry_after))
@@ -143,7 +186,7 @@ class HttpClient:
                 return resp
             if resp.status == 404 and missing_ok:
                 return None
-            raise self._error(method, url, resp, attempt)
+            raise self._error(method, url, resp, attempt, sent_secrets(hdrs, self.url_password))
 
     def _once(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[Response | None, str | None]:
         self.request_count += 1
@@ -163,16 +206,31 @@ class HttpClient:
                             hdrs.get_all("Set-Cookie") if hdrs else None), None
         except (URLError, socket.timeout, ssl.SSLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            return None, str(reason)
+            return None, scrub(str(reason), sent_secrets(headers, self.url_password))
+        except http.client.HTTPException as exc:
+            # The server's side (a bad status line, a header line too long): its text is the server's, scrubbed
+            # in case it echoes what was sent.
+            return None, f"{type(exc).__name__}: " + scrub(str(exc), sent_secrets(headers, self.url_password))[:200]
+        except (ValueError, TypeError) as exc:
+            # Building the request failed on our side. The text of these errors quotes the header or body that
+            # could not be sent (credentials included), so only the type is reported, never the text.
+            raise ApiError(
+                f"The request to the {self.service} ({method} {safe_url(url)}) could not be built"
+                f" ({type(exc).__name__}; the details are not shown because they would quote the request's headers or"
+                " body, credentials included). Check that every credential and value of the task is plain text on a"
+                " single line.", url=safe_url(url)) from None
 
-    def _error(self, method: str, url: str, resp: Response, attempts: int) -> Exception:
-        said = self.error_message(resp) or resp.text.strip()[:300] or "(empty body)"
+    def _error(self, method: str, url: str, resp: Response, attempts: int, secrets: list[str]) -> Exception:
+        said = scrub(self.error_message(resp) or resp.text.strip()[:300] or "(empty body)", secrets)
+        url = safe_url(url)
         where = f"{method} {url}"
         details = {"status": resp.status, "url": url, "response": said}
         if resp.status in (401, 403):
+            what = ("the username and password, and the account's permissions" if self.url_username
+                    else "the API key or token and its permissions")
             return AuthenticationFailure(
                 f"The {self.service} rejected the credentials (HTTP {resp.status}) on {where}: {said}."
-                " Check the API key or token and its permissions.", **details)
+                f" Check {what}.", **details)
         if resp.status == 404:
             return NotFound(f"The {self.service} has no such resource (HTTP 404) on {where}: {said}.", **details)
         if resp.status in RETRY_STATUSES:

@@ -184,7 +184,22 @@ class ByocModule(AnsibleModule):
     """Drop-in ``AnsibleModule`` with the collection's secret handling (see the module docstring)."""
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
+        crash: str | None = None
+        try:
+            super().__init__(*args, **kwargs)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # ansible-core's own argument validation can crash on some wrong types (for example set_fallbacks on a
+            # dict option given a list holding a non-dict). Fail cleanly instead of a MODULE FAILURE traceback; the
+            # exception's text is not shown (it may quote a value).
+            if not isinstance(getattr(self, "params", None), dict) or not hasattr(self, "no_log_values"):
+                raise
+            crash = type(exc).__name__
+        if crash is not None:
+            self._byoc_mask()
+            self.fail_json(
+                msg=f"The options of {self._name} could not be validated: ansible-core's argument validation failed"
+                    f" with {crash}. An option has a type it cannot handle (for example a list or a string where a"
+                    " dictionary belongs); check the types of the options given against the module documentation.")
         self._byoc_mask()
         strip_no_log_strings(self.argument_spec, self.params)
 

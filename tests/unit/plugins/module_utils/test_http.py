@@ -177,3 +177,71 @@ def test_every_set_cookie_is_kept(scripted):
     c = client(url, [])
     assert c.request("POST", "login").set_cookies == ["PHPSESSID=abc; Path=/", "csrfp_token=tok; Path=/"]
     assert c.request("POST", "login", ok=(401,)).set_cookies == ["a=1", "b=2"]
+
+
+# -- no request header or body in any error (issue 10) ------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["Bearer MARKER-tok\nsecond-line", "Bearer MARKER-tok\n", "Bearer MARKER-tok\r",
+                                   "MARKER-tok\u2019"])
+def test_header_value_that_cannot_be_sent_fails_before_sending_without_echo(scripted, value):
+    # http.client's own ValueError / UnicodeEncodeError quotes the header; the error raised here does not.
+    s, url = scripted((200, {}, b"{}"))
+    c = client(url, [], headers={"Authorization": value})
+    with pytest.raises(ApiError) as exc:
+        c.request("GET", "zones")
+    assert "could not be built" in exc.value.msg and "Error" in exc.value.msg
+    assert "MARKER" not in exc.value.msg and "MARKER" not in repr(exc.value.details)
+    assert exc.value.__cause__ is None and exc.value.__suppress_context__  # no chained text for a traceback
+    assert s.seen == []  # nothing reached the server
+
+
+@pytest.mark.parametrize("error", [ValueError("Invalid header value b'Bearer MARKER-derived'"),
+                                   TypeError("can't concat MARKER-body"),
+                                   UnicodeEncodeError("latin-1", "MARKER-body \u2019", 12, 13, "Body ('MARKER') bad")])
+def test_any_other_failure_to_build_the_request_is_reported_by_type_only(monkeypatch, error):
+    from ansible_collections.byoc.certificates.plugins.module_utils import _http
+
+    def boom(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(_http, "open_url", boom)
+    with pytest.raises(ApiError) as exc:
+        client("http://127.0.0.1:9/api", []).request("POST", "x", data=b"MARKER-body")
+    assert type(error).__name__ in exc.value.msg and "could not be built" in exc.value.msg
+    assert "MARKER" not in exc.value.msg
+    assert exc.value.__cause__ is None and exc.value.__suppress_context__  # no chained text for a traceback
+
+
+def test_server_echoing_the_credential_is_scrubbed(scripted):
+    s, url = scripted((401, {}, b'{"error": "token MARKER-echoed-token is not valid"}'),
+                      (500, {}, b"bad Basic auth for MARKER-pass and key -----BEGIN PRIVATE KEY-----\nAAAA"))
+    c = client(url, [], headers={"Authorization": "Bearer MARKER-echoed-token"},
+               error_message=lambda r: (r.json() or {}).get("error"))
+    with pytest.raises(AuthenticationFailure) as exc:
+        c.request("GET", "zones")
+    assert "MARKER" not in exc.value.msg and "MARKER" not in repr(exc.value.details)
+    assert "is not valid" in exc.value.msg
+    c = client(url, [], url_username="admin", url_password="MARKER-pass")
+    with pytest.raises(ApiError) as exc:
+        c.request("GET", "zones")
+    assert "MARKER" not in exc.value.msg and "PRIVATE KEY" not in exc.value.msg
+
+
+def test_basic_auth_401_speaks_of_username_and_password(scripted):
+    s, url = scripted((401, {}, b""), (401, {}, b""))
+    with pytest.raises(AuthenticationFailure) as exc:
+        client(url, [], url_username="admin", url_password="pw").request("GET", "x")
+    assert "username and password" in exc.value.msg and "API key" not in exc.value.msg
+    with pytest.raises(AuthenticationFailure) as exc:
+        client(url, [], headers={"X-API-Key": "k"}).request("GET", "x")
+    assert "API key or token" in exc.value.msg
+
+
+def test_credentials_in_the_url_are_cut_from_messages():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectionFailure) as exc:
+        client(f"http://user:MARKER-url-pw@127.0.0.1:{port}", [], retries=0).request("GET", "x")
+    assert "MARKER" not in exc.value.msg and "MARKER" not in exc.value.details["url"]
+    assert f"http://127.0.0.1:{port}/x" in exc.value.msg
