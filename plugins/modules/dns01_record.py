@@ -10,14 +10,19 @@ module: dns01_record
 short_description: Add or remove ACME DNS-01 TXT values and wait until every authoritative nameserver serves them
 version_added: 0.1.0
 description:
-  - Adds or removes TXT values at an C(_acme-challenge) name through one of four DNS providers
-    (RFC 2136 dynamic update with TSIG, Amazon Route 53, the PowerDNS API, Cloudflare).
+  - Adds or removes TXT values at an C(_acme-challenge) name through one of five DNS providers
+    (RFC 2136 dynamic update with TSIG, Amazon Route 53, the PowerDNS API, Cloudflare, Azure DNS).
   - Multi-value safe. O(state=present) adds the missing values and keeps every other value at the name;
     O(state=absent) removes exactly the given values and keeps the others. Removing the last value deletes the record set.
   - Optionally follows CNAME delegation (acme-dns style) and manages the TXT record at the final target.
   - Optionally waits until every authoritative nameserver of the zone serves the values (or none serves them),
     asking each server directly over TCP without recursion. While waiting, the action plugin prints progress.
   - Compares decoded TXT values, never their quoting, so a second run with the same values reports no change.
+  - Checks everything it can before the first write, including the O(nameservers) (resolved) and the O(rfc2136.server)
+    name. When a step after a successful write fails, it removes the values it added (keeping values that others
+    wrote meanwhile), or says exactly what the record holds now (RV(txt_now)).
+  - Credentials are stripped of surrounding whitespace (a trailing newline from a vault block scalar or an environment
+    variable); a credential with whitespace, control or non-ASCII characters inside is refused without being shown.
 author:
   - byoc.certificates contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -40,7 +45,7 @@ options:
     description: The DNS provider that holds the zone. Its settings go in the option of the same name.
     type: str
     required: true
-    choices: [rfc2136, route53, powerdns, cloudflare]
+    choices: [rfc2136, route53, powerdns, cloudflare, azure]
   record:
     description:
       - The full name of the TXT record, for example C(_acme-challenge.sbc1.example.test). A trailing dot is optional.
@@ -214,6 +219,67 @@ options:
       ca_path:
         description: PEM file with the CA certificates to trust for the API.
         type: path
+  azure:
+    description:
+      - Settings for O(provider=azure) (Azure DNS public zones through Azure Resource Manager, api-version 2018-05-01).
+      - The identity needs the role C(DNS Zone Contributor) on the zone or its resource group.
+      - Writes are read-modify-write of the TXT record set under its etag (C(If-Match), C(If-None-Match) to create);
+        when another writer changed the set in between (HTTP 412), the set is read again and the change re-applied,
+        at most 5 times. HTTP 429 is retried after C(Retry-After).
+    type: dict
+    suboptions:
+      subscription_id:
+        description: The subscription that holds the zone (a GUID). Defaults to E(AZURE_SUBSCRIPTION_ID).
+        type: str
+        required: true
+      resource_group:
+        description:
+          - The resource group of the zone. When omitted, the zones of the whole subscription are listed and the
+            resource group is taken from the zone found.
+        type: str
+      auth:
+        description:
+          - V(client_secret) gets a token from Microsoft Entra ID with O(azure.tenant_id), O(azure.client_id) and
+            O(azure.client_secret) (client credentials flow).
+          - V(managed_identity) gets a token from the managed identity endpoint of the Azure resource the controller
+            runs on; O(azure.client_id) picks a user-assigned identity.
+        type: str
+        choices: [client_secret, managed_identity]
+        default: client_secret
+      tenant_id:
+        description: The Microsoft Entra tenant (GUID or domain). Defaults to E(AZURE_TENANT_ID).
+        type: str
+      client_id:
+        description: The application (client) ID of the service principal, or of a user-assigned managed identity.
+          Defaults to E(AZURE_CLIENT_ID).
+        type: str
+      client_secret:
+        description: The service principal's client secret. Defaults to E(AZURE_CLIENT_SECRET).
+        type: str
+      resource_manager_url:
+        description:
+          - The Azure Resource Manager endpoint. The token scope is this URL followed by C(/.default).
+          - For sovereign clouds, for example C(https://management.chinacloudapi.cn) or
+            C(https://management.usgovcloudapi.net).
+        type: str
+        default: https://management.azure.com
+      authority_url:
+        description:
+          - The Microsoft Entra ID authority host, for O(azure.auth=client_secret).
+          - For sovereign clouds, for example C(https://login.chinacloudapi.cn) or C(https://login.microsoftonline.us).
+        type: str
+        default: https://login.microsoftonline.com
+      managed_identity_url:
+        description: The managed identity token endpoint, for O(azure.auth=managed_identity).
+        type: str
+        default: http://169.254.169.254/metadata/identity/oauth2/token
+      validate_certs:
+        description: Verify the TLS certificates of the endpoints.
+        type: bool
+        default: true
+      ca_path:
+        description: PEM file with the CA certificates to trust for the endpoints.
+        type: path
 notes:
   - The module runs on the controller and talks to the DNS provider from there.
   - With O(wait=true) and outside check mode, the action plugin runs the module in rounds of up to 10 seconds and
@@ -270,6 +336,25 @@ EXAMPLES = r"""
     powerdns:
       url: https://pdns.example.test:8081/api/v1
       ca_path: /etc/pki/internal-ca.pem
+
+- name: Azure DNS, service principal from the AZURE_* environment variables
+  byoc.certificates.dns01_record:
+    provider: azure
+    record: _acme-challenge.sbc4.example.net
+    value: ["{{ challenge_value }}"]
+    azure:
+      resource_group: rg-dns
+    wait: true
+
+- name: Azure DNS from a VM with a managed identity, in Azure China
+  byoc.certificates.dns01_record:
+    provider: azure
+    record: _acme-challenge.sbc5.example.cn
+    value: ["{{ challenge_value }}"]
+    azure:
+      auth: managed_identity
+      subscription_id: "{{ azure_subscription_id }}"
+      resource_manager_url: https://management.chinacloudapi.cn
 
 - name: Cloudflare with module_defaults for the whole dns group
   module_defaults:
@@ -333,6 +418,14 @@ wait_seconds:
   returned: success
   type: float
   sample: 4.2
+txt_now:
+  description:
+    - Only in a failed result, when a write stopped half way or a step after it failed: the TXT values the provider
+      holds at RV(record) now, read back after the failure (null when they could not be read).
+  returned: failure after a write
+  type: list
+  elements: str
+  sample: [other-token]
 nameserver_status:
   description: The last answer of every polled nameserver.
   returned: success
@@ -414,6 +507,19 @@ def argument_spec() -> dict:
         cloudflare=dict(type="dict", options=dict(
             api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["CLOUDFLARE_API_TOKEN"])),
             api_url=dict(type="str", default="https://api.cloudflare.com/client/v4"),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+        )),
+        azure=dict(type="dict", options=dict(
+            subscription_id=dict(type="str", required=True, fallback=(env_fallback, ["AZURE_SUBSCRIPTION_ID"])),
+            resource_group=dict(type="str"),
+            auth=dict(type="str", default="client_secret", choices=["client_secret", "managed_identity"]),
+            tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+            client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
+            client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+            resource_manager_url=dict(type="str", default="https://management.azure.com"),
+            authority_url=dict(type="str", default="https://login.microsoftonline.com"),
+            managed_identity_url=dict(type="str", default="http://169.254.169.254/metadata/identity/oauth2/token"),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
         )),

@@ -21,6 +21,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import A
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import resolve
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import create_provider
 # Imported for their @register side effect (and so that Ansible packs them with the module).
+from ansible_collections.byoc.certificates.plugins.module_utils._dns import azure as _azure  # noqa: F401
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import cloudflare as _cloudflare  # noqa: F401
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import powerdns as _powerdns  # noqa: F401
 from ansible_collections.byoc.certificates.plugins.module_utils._dns import rfc2136 as _rfc2136  # noqa: F401
@@ -34,7 +35,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import 
     quote_txt,
 )
 
-PROVIDERS = ("rfc2136", "route53", "powerdns", "cloudflare")
+PROVIDERS = ("rfc2136", "route53", "powerdns", "cloudflare", "azure")
 
 
 def unique(values: t.Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ PARTS = [
     "pebble",
     "acme2certifier",
     "cloudflare",
+    "azure",
     "resolver",
     "genesys",
     "audiocodes",

@@ -12,7 +12,8 @@ from ansible_collections.byoc.certificates.plugins.modules import dns01_record
 
 SECRETS = {("rfc2136", "key_secret"): "BYOC_TSIG_KEY_SECRET", ("route53", "secret_key"): "AWS_SECRET_ACCESS_KEY",
            ("route53", "session_token"): "AWS_SESSION_TOKEN", ("powerdns", "api_key"): "PDNS_API_KEY",
-           ("cloudflare", "api_token"): "CLOUDFLARE_API_TOKEN"}
+           ("cloudflare", "api_token"): "CLOUDFLARE_API_TOKEN", ("azure", "client_secret"): "AZURE_CLIENT_SECRET"}
+AZURE_ENV = {"subscription_id": "AZURE_SUBSCRIPTION_ID", "tenant_id": "AZURE_TENANT_ID", "client_id": "AZURE_CLIENT_ID"}
 
 
 def test_secrets_are_no_log_with_env_fallback():
@@ -32,3 +33,10 @@ def test_docs_match_argspec():
         if "options" in opt:
             assert set(docs[name]["suboptions"]) == set(opt["options"]), name
     assert docs["provider"]["choices"] == spec["provider"]["choices"]
+
+
+def test_azure_credentials_come_from_the_usual_environment_variables():
+    opts = dns01_record.argument_spec()["azure"]["options"]
+    for name, env in AZURE_ENV.items():
+        assert opts[name]["fallback"][1] == [env], name
+    assert "azure" in dns01_record.argument_spec()["provider"]["choices"]

@@ -210,7 +210,7 @@ def test_describe_status():
 # -- registry ---------------------------------------------------------------------------------------------
 
 def test_registry_has_all_providers():
-    assert sorted(REGISTRY) == ["cloudflare", "powerdns", "rfc2136", "route53"]
+    assert sorted(REGISTRY) == ["azure", "cloudflare", "powerdns", "rfc2136", "route53"]
     with pytest.raises(InputError) as err:
         create_provider("bind", {})
     assert err.value.field == "provider"
