@@ -16,6 +16,7 @@ firmware prefixes them with the table name (``TLSContexts_Name``); the SIP Inter
 from __future__ import annotations
 
 import re
+import typing as t
 
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
 
@@ -73,24 +74,68 @@ def tls_contexts(tables: dict) -> dict[int, str]:
 
 
 def bindings(tables: dict, table: str) -> dict[str, dict]:
-    """``{name: {"index": n, "tls_context": name}}`` for the SIP Interface or Proxy Set table."""
+    """``{name: {"index": n, "tls_context": name, "mutual_auth": int | None}}`` for the SIP Interface or Proxy Set
+    table. ``mutual_auth`` is the SIP Interface's ``TLSMutualAuthentication`` column (sbc-apis.md A4); ``None``
+    where the row has no such column (Proxy Sets, older INI files)."""
     name_col, ctx_col = ("InterfaceName", "TLSContext") if table == "SIPInterface" else ("ProxyName", "TLSContextName")
-    return {r.get(name_col, ""): {"index": int(r["Index"]), "tls_context": r.get(ctx_col, "")}
-            for r in tables.get(table, [])}
+    out = {}
+    for r in tables.get(table, []):
+        mutual = r.get("TLSMutualAuthentication")
+        try:
+            mutual = int(mutual) if mutual not in (None, "") else None
+        except ValueError:
+            mutual = None
+        out[r.get(name_col, "")] = {"index": int(r["Index"]), "tls_context": r.get(ctx_col, ""), "mutual_auth": mutual}
+    return out
 
 
-def check_name(name: str, field: str) -> str:
-    if not name or not name.strip():
+def check_name(name: t.Any, field: str) -> str:
+    """A name that goes into an INI value (SIP Interface, Proxy Set): not empty, printable ASCII, and none of the
+    characters an INI value cannot hold. sbc-apis.md A3/A4 show only ASCII names and say nothing about other
+    characters; stricter choice: ASCII only (the upload is ASCII, and a name the device cannot store is refused
+    here, before any request, rather than half way through a run)."""
+    if not isinstance(name, str) or not name.strip():
         raise InputError(field, "must not be empty")
+    if not name.isascii():
+        raise InputError(field, f"{ascii(name)} contains non-ASCII characters; the device's INI tables hold ASCII"
+                                " names only")
     if any(ch in name for ch in '"\r\n;') or not name.isprintable():
         raise InputError(field, f"{name!r} contains a character an INI value cannot hold (double quote, ';' or a"
                                 " line break)")
     return name
 
 
+# sbc-apis.md A4 shows TLS context names such as "default" and "Teams" and says nothing about their allowed
+# characters or length (UNCONFIRMED). Stricter choice: letters, digits, '-', '_', '.' and spaces, starting with a
+# letter or digit, at most 31 characters; anything else is refused before any request.
+_CONTEXT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,30}")
+CONTEXT_NAME_MAX = 31
+
+
+def check_context_name(name: t.Any, field: str) -> str:
+    check_name(name, field)
+    if not _CONTEXT_NAME_RE.fullmatch(name) or name != name.strip():
+        raise InputError(field, f"{name!r} is not a TLS context name this module writes: use letters, digits, '-',"
+                                f" '_', '.' and inner spaces, starting with a letter or digit, at most"
+                                f" {CONTEXT_NAME_MAX} characters")
+    return name
+
+
 def incremental(table: str, column: str, rows: dict[int, str]) -> str:
     """A one-column incremental INI for ``table``: ``{index: value}``."""
-    lines = [f"[ {table} ]", "", f"FORMAT Index = {column};"]
-    lines += [f'{table} {i} = "{v}";' for i, v in sorted(rows.items())]
-    lines += ["", f"[ \\{table} ]", ""]
+    return incremental_tables({table: (column, rows)})
+
+
+def incremental_tables(tables: dict[str, tuple[str, dict[int, str]]]) -> str:
+    """One incremental INI file with a one-column section per table: ``{table: (column, {index: value})}``.
+    Tables without rows are left out. sbc-apis.md A4: ``PUT files/ini/incremental`` loads a partial INI without a
+    reset; several sections in one file are one write, so a re-bind of SIP Interfaces and Proxy Sets is one
+    request (issue 9 section 4)."""
+    lines: list[str] = []
+    for table, (column, rows) in tables.items():
+        if not rows:
+            continue
+        lines += [f"[ {table} ]", "", f"FORMAT Index = {column};"]
+        lines += [f'{table} {i} = "{v}";' for i, v in sorted(rows.items())]
+        lines += ["", f"[ \\{table} ]", ""]
     return "\r\n".join(lines)

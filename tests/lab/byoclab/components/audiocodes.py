@@ -10,7 +10,12 @@ own ``ca_file``. Users (sbc-apis.md A1): an Administrator and a Monitor (read-on
 lab.json ``components.audiocodes``::
 
     {"summary", "ca_file", "devices": {"<name>": {"api_url", "username", "password", "readonly_username",
-     "readonly_password", "sip_tls": {"host", "port"}, "ha", "control_url", "ca_file", "serial"}}}
+     "readonly_password", "sip_tls": {"host", "port", "name"}, "mutual_auth", "ha", "control_url", "ca_file",
+     "serial"}}}
+
+``sip_tls.name`` is the device's SIP-TLS name in the lab zone (``bind.SIP_NAMES``, served by the lab DNS).
+``mutual_auth``: the SIP Interface requests a client certificate and verifies it against the bound TLS context's
+trusted roots (on for ``mediant-ha``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from ..core import LOOPBACK, REPO, free_port, tcp_open
 from .bind import SIP_NAMES
 
 DEVICES = [("mediant-ha", True), ("mediant-sa", False)]
+# Issue 9 section 2: mutual authentication on for at least one AudioCodes device. sbc-apis.md A4: SIP Interface
+# column ``TLSMutualAuthentication``; the emulator's factory configuration of that device sets it to 1.
+MUTUAL_AUTH = {"mediant-ha"}
 
 
 def _self_signed(serial: str) -> tuple[bytes, bytes]:
@@ -75,7 +83,8 @@ class AudioCodes:
             users = {"Admin": {"password": secrets.token_urlsafe(12), "level": "admin"},
                      "Monitor": {"password": secrets.token_urlsafe(12), "level": "monitor"}}
             config = {"name": dev_name, "ha": ha, "port": port, "sip_port": sip_port, "serial": serial,
-                      "users": users, "default_cert_file": str(cert_file), "default_key_file": str(key_file)}
+                      "mutual_auth": dev_name in MUTUAL_AUTH, "users": users, "default_cert_file": str(cert_file),
+                      "default_key_file": str(key_file)}
             config_file = work / f"{dev_name}.json"
             _private(config_file, json.dumps(config, indent=2).encode())
             proc = lab.spawn(f"audiocodes-{dev_name}", [sys.executable, "-m", "emulators.audiocodes",
@@ -86,6 +95,7 @@ class AudioCodes:
                 "username": "Admin", "password": users["Admin"]["password"],
                 "readonly_username": "Monitor", "readonly_password": users["Monitor"]["password"],
                 "sip_tls": {"host": LOOPBACK, "port": sip_port, "name": SIP_NAMES[dev_name]},  # lab zone (bind)
+                "mutual_auth": dev_name in MUTUAL_AUTH,
                 "ha": ha, "control_url": f"https://{LOOPBACK}:{port}/_control",
                 "ca_file": str(cert_file), "serial": serial,
             }
@@ -96,7 +106,8 @@ class AudioCodes:
         ca_file.write_bytes(bundle)
         return {
             "summary": "AudioCodes Mediant emulators: " + ", ".join(
-                f"{n} ({'HA pair' if d['ha'] else 'standalone'}) {d['api_url']} SIP-TLS :{d['sip_tls']['port']}"
+                f"{n} ({'HA pair' if d['ha'] else 'standalone'}{', mutual TLS' if d['mutual_auth'] else ''})"
+                f" {d['api_url']} SIP-TLS :{d['sip_tls']['port']}"
                 for n, d in devices.items()),
             "ca_file": str(ca_file),
             "devices": devices,

@@ -14,7 +14,12 @@ authentication. ``GET /_control/state``; ``POST /_control/factory-reset``; ``POS
 ``{"syncing": bool, "sync_writes": n, "redundant": "up"|"down"}``; ``POST /_control/switchover``;
 ``POST /_control/faults`` ``{"method", "path" (regex), "status", "description", "count"}``;
 ``POST /_control/alarms`` ``{"description"}``; ``DELETE /_control/alarms``; ``GET /_control/requests`` (every
-request: method, path, status) and ``DELETE /_control/requests``.
+request: method, path, status) and ``DELETE /_control/requests``; ``GET /_control/sip`` (the SIP-TLS listener's
+counters: handshakes, clients refused by mutual authentication, sessions); ``POST /_control/sessions/drop``.
+
+``device.json`` may also set ``"mutual_auth": true``: ``SIPInterface_0`` then has ``TLSMutualAuthentication`` 1 in
+its factory configuration (sbc-apis.md A4), and SIP-TLS clients must present a certificate that verifies against
+the bound context's trusted roots.
 """
 
 from __future__ import annotations
@@ -325,7 +330,7 @@ def main(argv=None) -> int:
     with open(cfg["default_key_file"], encoding="ascii") as fh:
         key_pem = fh.read()
     device = Device(name=cfg["name"], ha=bool(cfg["ha"]), users=cfg["users"], default_cert_pem=cert_pem,
-                    default_key_pem=key_pem, serial=str(cfg["serial"]))
+                    default_key_pem=key_pem, serial=str(cfg["serial"]), mutual_auth=bool(cfg.get("mutual_auth")))
     router, before = build(device)
 
     @router.route("GET", "/_control/requests")
@@ -339,9 +344,25 @@ def main(argv=None) -> int:
             server.request_log.clear()
         return Reply.json([])
 
-    # sbc-apis.md G: SIP-TLS serves whatever context is bound to the SIP Interface now (see Device.sip_material).
-    sip = SipTlsListener("127.0.0.1", int(cfg["sip_port"]), device.sip_material, name=f"mediant {cfg['name']}")
+    # sbc-apis.md G: SIP-TLS serves whatever context is bound to the SIP Interface now (see Device.sip_material);
+    # with TLSMutualAuthentication on, clients are verified against that context's trusted roots as installed now
+    # (Device.sip_client_roots); a change of what is served ends the established sessions (Device._tls_changed).
+    sip = SipTlsListener("127.0.0.1", int(cfg["sip_port"]), device.sip_material, name=f"mediant {cfg['name']}",
+                         client_roots=device.sip_client_roots)
+    device.tls_watchers.append(sip.drop_sessions)
     sip.start()
+
+    @router.route("GET", "/_control/sip")
+    def c_sip(req):
+        # TEST-ONLY: the SIP-TLS listener's counters (handshakes, refused clients, sessions). The device lock is
+        # taken first, as on every write path (device -> listener), so the two locks are always taken in one order.
+        with device.lock:
+            return Reply.json(sip.stats())
+
+    @router.route("POST", "/_control/sessions/drop")
+    def c_sip_drop(req):
+        # TEST-ONLY, as on the Ribbon emulators: end every established SIP-TLS session (a bounced SIP port).
+        return Reply.json({"dropped": sip.drop_sessions()})
     server = MediantServer(("127.0.0.1", int(cfg["port"])), router, device=device, name=f"mediant-{cfg['name']}",
                            before=before)
     print(f"mediant {cfg['name']}: REST on https://127.0.0.1:{cfg['port']}/api/v1, SIP-TLS on {cfg['sip_port']},"

@@ -8,7 +8,7 @@ Model (sbc-apis.md G "Emulator model"): a device has one or two *units*. Each un
 (RAM) and a ``saved`` one (flash). A configuration is a plain dict::
 
     {"contexts": {index: {"name", "tls_version", "cert_pem", "key_pem", "key_size", "trusted_roots": [pem]}},
-     "sip_interfaces": {index: {"name", "tls_context"}},
+     "sip_interfaces": {index: {"name", "tls_context", "mutual_auth"}},
      "proxy_sets": {index: {"name", "tls_context"}}}
 """
 
@@ -71,15 +71,17 @@ def new_context(name: str) -> dict:
     return {"name": name, "tls_version": 0, "cert_pem": "", "key_pem": "", "key_size": 0, "trusted_roots": []}
 
 
-def factory_config(default_cert_pem: str, default_key_pem: str) -> dict:
+def factory_config(default_cert_pem: str, default_key_pem: str, mutual_auth: int = 0) -> dict:
     """sbc-apis.md A4: context 0 "default" ships with a self-signed certificate CN ``ACL_<serial>``. One SIP
-    Interface and one Proxy Set, not bound to any context (A4 selection: then the default context 0 is used)."""
+    Interface and one Proxy Set, not bound to any context (A4 selection: then the default context 0 is used).
+    ``mutual_auth`` is the SIP Interface's ``TLSMutualAuthentication`` column (A4); the lab turns it on for one
+    device, as that device's configuration (so a factory reset keeps it)."""
     ctx0 = new_context("default")
     ctx0["cert_pem"], ctx0["key_pem"] = default_cert_pem, default_key_pem
     ctx0["key_size"] = _key_size(serialization.load_pem_private_key(default_key_pem.encode(), None))
     return {
         "contexts": {0: ctx0},
-        "sip_interfaces": {0: {"name": "SIPInterface_0", "tls_context": ""}},
+        "sip_interfaces": {0: {"name": "SIPInterface_0", "tls_context": "", "mutual_auth": int(mutual_auth)}},
         "proxy_sets": {0: {"name": "ProxySet_0", "tls_context": ""}},
     }
 
@@ -102,13 +104,16 @@ class Device:
     """One management endpoint. ``ha`` = an HA pair (two units, the management address follows the active)."""
 
     def __init__(self, *, name: str, ha: bool, users: dict[str, dict], default_cert_pem: str,
-                 default_key_pem: str, serial: str) -> None:
+                 default_key_pem: str, serial: str, mutual_auth: bool = False) -> None:
         self.name = name
         self.ha = ha
         self.users = users  # {username: {"password", "level"}}
         self.serial = serial
         self.lock = threading.RLock()
-        self._factory = factory_config(default_cert_pem, default_key_pem)
+        # Called (no arguments) when what the SIP-TLS port serves changes: the listener drops its sessions.
+        self.tls_watchers: list[t.Callable[[], t.Any]] = []
+        self._tls_seen: t.Any = None
+        self._factory = factory_config(default_cert_pem, default_key_pem, 1 if mutual_auth else 0)
         self.factory_reset()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -126,6 +131,7 @@ class Device:
             self.alarms: list[dict] = []
             self.resets = 0
             self.switchovers = 0
+            self._tls_changed()
 
     @property
     def unit(self) -> dict:
@@ -173,6 +179,7 @@ class Device:
         if self.ha and self.redundant_up:
             other = self.units[1 - self.active]
             other["running"] = copy.deepcopy(self.running)
+        self._tls_changed()
 
     def switchover(self) -> None:
         """sbc-apis.md A6: the redundant becomes active with the configuration it holds (what was replicated
@@ -188,6 +195,10 @@ class Device:
         self.switchovers += 1
         # The old active's RAM is gone with its reset; as the new redundant it receives the active's configuration.
         self.units[old]["running"] = copy.deepcopy(self.running)
+        # sbc-apis.md 0.10: an HA switchover forces a re-handshake (DOC for Ribbon; for AudioCodes INFER -- the TLS
+        # state of the old active is gone with it). Stricter choice: every established SIP-TLS session ends.
+        self._tls_seen = None
+        self._tls_changed()
 
     # -- actions --------------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -205,6 +216,7 @@ class Device:
             self.unit["saved"] = copy.deepcopy(self.running)
         self.unit["running"] = copy.deepcopy(self.unit["saved"])
         self.resets += 1
+        self._tls_seen = None  # a reset ends every connection
         self.replicate()
 
     def save_needed(self) -> bool:
@@ -288,21 +300,30 @@ class Device:
         self.replicate()
 
     # -- what the SIP-TLS listener serves ------------------------------------------------------------------
+    def _sip_context(self) -> tuple[dict, dict | None]:
+        """sbc-apis.md A4 "TLS Context selection": incoming TLS on a SIP Interface uses its ``TLSContext``, else
+        the default context 0. The emulator has one SIP-TLS port, that of ``SIPInterface_0``. Returns (the SIP
+        Interface row, its context or None)."""
+        conf = self.running
+        sip = conf["sip_interfaces"].get(0, {})
+        index = 0
+        if sip.get("tls_context"):
+            index = next((i for i, c in conf["contexts"].items() if c["name"] == sip["tls_context"]), None)
+        return sip, conf["contexts"].get(index) if index is not None else None
+
     def sip_material(self) -> tuple[str, str] | None:
-        """sbc-apis.md A4 "TLS Context selection": incoming TLS on a SIP Interface uses its ``TLSContext``,
-        else the default context 0. Served chain: the leaf, then its issuers found in the context's trusted
-        root store (A2 safe approach: intermediates go there; INFER that the device builds the chain from it),
-        self-signed roots left out. No valid key/certificate pair -> no handshake (the listener closes)."""
+        """Served chain: the leaf, then its issuers found in the context's trusted root store (A2 safe approach:
+        intermediates go there; INFER that the device builds the chain from it), self-signed roots left out.
+
+        A context whose key does not match its certificate serves no TLS: the listener closes the connection.
+        Facts: sbc-apis.md A2/E2 -- the key/cert match is reflected only in ``privateKey.valid`` ("as per 'Private
+        Key' status in Web"), i.e. the device has no usable key pair; a TLS server cannot complete a handshake
+        with a certificate whose private key it does not hold. Issue 9 section 4 records the field observation:
+        between the key and the certificate write into a bound context, "SIP-TLS is dead on both units" (14.8 s
+        with two 409 retries, every handshake reset). Whether the device would keep serving the OLD pair until
+        the certificate arrives is not documented (E3 UNCONFIRMED); stricter choice: it does not."""
         with self.lock:
-            conf = self.running
-            sip = conf["sip_interfaces"].get(0, {})
-            index = 0
-            if sip.get("tls_context"):
-                for i, c in conf["contexts"].items():
-                    if c["name"] == sip["tls_context"]:
-                        index = i
-                        break
-            ctx = conf["contexts"].get(index)
+            _sip, ctx = self._sip_context()
             if ctx is None or not key_valid(ctx):
                 return None
             leaf = parse_certs(ctx["cert_pem"])[0]
@@ -315,6 +336,31 @@ class Device:
                 chain.append(nxt)
                 cur = nxt
             return "".join(to_pem(c) for c in chain), ctx["key_pem"]
+
+    def sip_client_roots(self) -> str | None:
+        """Mutual authentication (sbc-apis.md A4: SIP Interface column ``TLSMutualAuthentication``; issue 9
+        section 2). Off -> ``None``. On -> the trusted roots of the context bound to the SIP Interface *as installed
+        now* (A2: the context's trusted root store; the DESIGN-BRIEF: "against their trusted roots as installed at
+        that moment"). The column's values are not in the reference (UNCONFIRMED): the emulator accepts 0 (off) and
+        1 (on) only, see ini.py. A context with no roots gives "" -- every client is refused (stricter)."""
+        with self.lock:
+            sip, ctx = self._sip_context()
+            if int(sip.get("mutual_auth") or 0) != 1:
+                return None
+            return "".join(ctx["trusted_roots"]) if ctx is not None else ""
+
+    def _tls_changed(self) -> None:
+        """sbc-apis.md A4: "If the TLS Context used for an existing TLS connection is changed ... the device ends the
+        connection"; E3: whether a certificate upload into an in-use context resets connections is UNCONFIRMED --
+        stricter choice: any change of what the SIP-TLS port serves (binding, key, certificate, trusted roots,
+        mutual authentication) ends the established sessions, and clients must handshake again."""
+        sip, ctx = self._sip_context()
+        seen = (sip.get("tls_context"), sip.get("mutual_auth"),
+                (ctx["cert_pem"], ctx["key_pem"], tuple(ctx["trusted_roots"])) if ctx is not None else None)
+        if seen != self._tls_seen:
+            self._tls_seen = seen
+            for watcher in self.tls_watchers:
+                watcher()
 
     # -- faults ---------------------------------------------------------------------------------------------
     def take_fault(self, method: str, path: str) -> dict | None:
@@ -340,6 +386,10 @@ class Device:
                     "key_loaded": bool(ctx["key_pem"]),
                     "key_valid": key_valid(ctx),
                     "trusted_roots_sha256": [fp(x) for x in parse_certs("".join(ctx["trusted_roots"]))],
+                    "users": [f"SIPInterface {s['name']}" for s in c["sip_interfaces"].values()
+                              if (s["tls_context"] or "default") == ctx["name"]]
+                    + [f"ProxySet {p['name']}" for p in c["proxy_sets"].values()
+                       if p["tls_context"] and p["tls_context"] == ctx["name"]],
                 }
             return {"contexts": out,
                     "sip_interfaces": {str(i): dict(s) for i, s in c["sip_interfaces"].items()},

@@ -45,7 +45,7 @@ def render(conf: dict, status: dict) -> str:
         lines.append(f"TLSContexts {i} = " + ", ".join(_q(v) for v in row) + ";")
     lines += ["", "[ \\TLSContexts ]", "", "[ SIPInterface ]", "", "FORMAT Index = " + ", ".join(SIP_COLUMNS) + ";"]
     for i, s in sorted(conf["sip_interfaces"].items()):
-        row = [s["name"], "eth0", 2, 5061, s["tls_context"], 0]
+        row = [s["name"], "eth0", 2, 5061, s["tls_context"], int(s.get("mutual_auth") or 0)]
         lines.append(f"SIPInterface {i} = " + ", ".join(_q(v) for v in row) + ";")
     lines += ["", "[ \\SIPInterface ]", "", "[ ProxySet ]", "", "FORMAT Index = " + ", ".join(PROXY_COLUMNS) + ";"]
     for i, p in sorted(conf["proxy_sets"].items()):
@@ -135,13 +135,21 @@ def apply_incremental(conf: dict, text: str) -> list[str]:
         elif table in ("SIPInterface", "ProxySet"):
             col = "TLSContext" if table == "SIPInterface" else "TLSContextName"
             store = conf["sip_interfaces" if table == "SIPInterface" else "proxy_sets"]
+            allowed = {"Index", col} | ({"TLSMutualAuthentication"} if table == "SIPInterface" else set())
             for row in rows:
-                unknown = set(row) - {"Index", col}
+                unknown = set(row) - allowed
                 if unknown:
-                    raise DeviceError(400, f"{table}: only the {col} column can be changed by the emulator"
-                                           f" (got {', '.join(sorted(unknown))})")
+                    raise DeviceError(400, f"{table}: only the {', '.join(sorted(allowed - {'Index'}))} column(s) can"
+                                           f" be changed by the emulator (got {', '.join(sorted(unknown))})")
                 if row["Index"] not in store:
                     raise DeviceError(400, f"{table} {row['Index']} does not exist")
+                if "TLSMutualAuthentication" in row:
+                    # sbc-apis.md A4 names the column; its values are not in the reference (UNCONFIRMED).
+                    # Stricter choice: 0 (off) and 1 (on) only; anything else is refused.
+                    if row["TLSMutualAuthentication"] not in (0, 1):
+                        raise DeviceError(400, f"{table} {row['Index']}: TLSMutualAuthentication must be 0 or 1")
+                    store[row["Index"]]["mutual_auth"] = row["TLSMutualAuthentication"]
+                    done.append(f"{table} {row['Index']} TLSMutualAuthentication = {row['TLSMutualAuthentication']}")
                 if col in row:
                     name = row[col]
                     if name and not any(c["name"] == name for c in conf["contexts"].values()):

@@ -17,15 +17,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ansible_collections.byoc.certificates.plugins.module_utils._audiocodes import ini
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
 
 
-def cert(cn, key, issuer=None, issuer_key=None, ca=False, days=30):
+def cert(cn, key, issuer=None, issuer_key=None, ca=False, days=30, start_days=2):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.datetime.now(datetime.timezone.utc)
     return (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=2)).not_valid_after(now + datetime.timedelta(days=days))
+            .not_valid_before(now - datetime.timedelta(days=start_days)).not_valid_after(now + datetime.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
             .sign(issuer_key or key, hashes.SHA256()))
 
@@ -47,6 +48,12 @@ class Pki:
         self.inter = cert("Intermediate", self.inter_key, self.root, self.root_key, ca=True)
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.leaf = cert("sbc.test", self.key, self.inter, self.inter_key)
+        self.key2 = ec.generate_private_key(ec.SECP256R1())
+        self.leaf2 = cert("sbc.test", self.key2, self.inter, self.inter_key, start_days=1)
+        self.expired_root = cert("Old Root", self.root_key, ca=True, days=-1)
+        self.key3 = ec.generate_private_key(ec.SECP256R1())
+        self.leaf3 = cert("sbc.test", self.key3, self.inter, self.inter_key, start_days=0)
+        self.other_ca = cert("Unrelated CA", ec.generate_private_key(ec.SECP256R1()), ca=True)
         self.other_key = ec.generate_private_key(ec.SECP256R1())
         self.expired = cert("old.test", self.key, self.inter, self.inter_key, days=-1)
 
@@ -62,6 +69,7 @@ class FakeMediant:
         self.ha = ha
         self.contexts = {0: {"name": "default", "cert": "", "key": "", "roots": []}}
         self.sip = {0: ["SIPInterface_0", ""]}
+        self.proxies = {0: ["ProxySet_0", ""]}
         self.dirty = False
         self.seen: list[tuple[str, str]] = []
         self.script: list[tuple[str, int, dict]] = []  # (path suffix, status, body) answered once, in order
@@ -83,7 +91,9 @@ class FakeMediant:
             lines += [f'TLSContexts {i} = "{c["name"]}", 0;' for i, c in self.contexts.items()]
             lines += ["[ \\TLSContexts ]", "[ SIPInterface ]", "FORMAT Index = InterfaceName, TLSContext;"]
             lines += [f'SIPInterface {i} = "{n}", "{c}";' for i, (n, c) in self.sip.items()]
-            lines += ["[ \\SIPInterface ]"]
+            lines += ["[ \\SIPInterface ]", "[ ProxySet ]", "FORMAT Index = ProxyName, TLSContextName;"]
+            lines += [f'ProxySet {i} = "{n}", "{c}";' for i, (n, c) in self.proxies.items()]
+            lines += ["[ \\ProxySet ]"]
             return Response(200, {}, "\n".join(lines).encode())
         if path == "actions/saveConfiguration":
             assert data == b"" and headers.get("Content-Length") == "0"
@@ -91,13 +101,14 @@ class FakeMediant:
             return Response(200, {}, b"")
         body = self._file(data, headers) if method == "PUT" else None
         if path == "files/ini/incremental":
-            if "TLSContexts" in body:
-                idx = int(body.split("TLSContexts ", 2)[2].split(" ", 1)[0])
-                self.contexts[idx] = {"name": body.split('"')[1], "cert": "", "key": "", "roots": []}
-            else:
-                for i in self.sip:
-                    if f"SIPInterface {i} =" in body:
-                        self.sip[i][1] = body.split(f"SIPInterface {i} = \"")[1].split('"')[0]
+            tables = ini.parse_tables(body)
+            for row in tables.get("TLSContexts", []):
+                self.contexts.setdefault(int(row["Index"]), {"name": "", "cert": "", "key": "", "roots": []})
+                self.contexts[int(row["Index"])]["name"] = row["Name"]
+            for table, store, col in (("SIPInterface", self.sip, "TLSContext"),
+                                      ("ProxySet", self.proxies, "TLSContextName")):
+                for row in tables.get(table, []):
+                    store[int(row["Index"])][1] = row[col]
             self.dirty = True
             return self._json({"description": "ok"})
         _files, _tls, idx, what = path.split("/", 3)
@@ -115,7 +126,7 @@ class FakeMediant:
         elif what == "certificate":
             ctx["cert"] = body
         elif what == "trustedRoot":
-            ctx["roots"] = [body]
+            ctx["roots"] = [body]  # one PEM string holding the whole store
         elif what == "trustedRoot/incremental":
             ctx["roots"].append(body)
         return self._json({"description": "ok"})

@@ -52,10 +52,11 @@ def test_tables_of_a_74_ini():
     tables = ini.parse_tables(INI_74)
     assert ini.tls_contexts(tables) == {0: "default", 10: "Teams, primary"}
     assert ini.bindings(tables, "SIPInterface") == {
-        "Genesys": {"index": 0, "tls_context": "Teams, primary"},
-        "Carrier": {"index": 1, "tls_context": ""},
+        "Genesys": {"index": 0, "tls_context": "Teams, primary", "mutual_auth": 0},
+        "Carrier": {"index": 1, "tls_context": "", "mutual_auth": 0},
     }
-    assert ini.bindings(tables, "ProxySet") == {"EdgeProxy": {"index": 3, "tls_context": "default"}}
+    assert ini.bindings(tables, "ProxySet") == {"EdgeProxy": {"index": 3, "tls_context": "default",
+                                                              "mutual_auth": None}}
 
 
 def test_older_firmware_prefixed_columns():
@@ -74,7 +75,16 @@ def test_incremental_round_trip():
     assert rows == [{"TLSContext": "BYOC", "Index": "0"}, {"TLSContext": "BYOC", "Index": "1"}]
 
 
-@pytest.mark.parametrize("name", ["", "  ", 'a"b', "a;b", "a\nb"])
+def test_one_write_for_several_tables():
+    text = ini.incremental_tables({"SIPInterface": ("TLSContext", {0: "BYOC-B"}),
+                                   "ProxySet": ("TLSContextName", {2: "BYOC-B", 1: "BYOC-B"}),
+                                   "Empty": ("X", {})})
+    tables = ini.parse_tables(text)
+    assert set(tables) == {"SIPInterface", "ProxySet"}
+    assert tables["ProxySet"] == [{"TLSContextName": "BYOC-B", "Index": "1"}, {"TLSContextName": "BYOC-B", "Index": "2"}]
+
+
+@pytest.mark.parametrize("name", ["", "  ", 'a"b', "a;b", "a\nb", "Größe", "\u0411YOC"])
 def test_names_an_ini_value_cannot_hold(name):
     with pytest.raises(InputError) as err:
         ini.check_name(name, "context_name")
@@ -83,3 +93,11 @@ def test_names_an_ini_value_cannot_hold(name):
 
 def test_plain_names_pass():
     assert ini.check_name("BYOC Premises-1", "context_name") == "BYOC Premises-1"
+    assert ini.check_context_name("BYOC Premises-1.b_2", "context_name") == "BYOC Premises-1.b_2"
+
+
+@pytest.mark.parametrize("name", ["-lead", " BYOC", "a" * 32, "a,b", "a/b", "Ärger", 5])
+def test_context_names_the_module_refuses(name):
+    with pytest.raises(InputError) as err:
+        ini.check_context_name(name, "context_name")
+    assert err.value.field == "context_name"
