@@ -112,6 +112,30 @@ def core(lab):
     return lab.part("ribbon_core")
 
 
+def set_auth_client(part: dict, on: bool) -> None:
+    """PATCH the SIP port's tlsProfile authClient through the REST API (sbc-apis.md B3), as an operator would."""
+    import base64
+
+    body = (f"<tlsProfile><name>{part['tls_profile']}</name><authClient>{'true' if on else 'false'}</authClient>"
+            "</tlsProfile>").encode()
+    cred = base64.b64encode(f"{part['credentials']['username']}:{part['credentials']['password']}".encode()).decode()
+    req = urllib.request.Request(f"{part['api_url']}/api/config/profiles/security/tlsProfile/{part['tls_profile']}",
+                                 data=body, method="PATCH",
+                                 headers={"Authorization": f"Basic {cred}", "Content-Type": "application/vnd.yang.data+xml"})
+    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=part["ca_file"]), timeout=10) as resp:
+        assert resp.status in (200, 204)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def without_mutual_auth(core):
+    """The lab's pair starts with mutual authentication on (authClient true; tested in test_lab_truth.py). These
+    tests look at the served certificate with a client that has no certificate, so they turn it off for this file
+    and restore it afterwards."""
+    set_auth_client(core, False)
+    yield
+    set_auth_client(core, core.get("mutual_auth", False))
+
+
 @pytest.fixture(scope="module")
 def lab_ca(lab) -> str:
     return Path(lab.ca_file).read_text()
