@@ -319,3 +319,135 @@ def test_trunk_wait_can_return_instead_of_failing(genesys, run):
 def test_unknown_selector_is_reported(genesys, run):
     res = run("genesys_trunk_info", genesys.args(sbc_addresses=["192.0.2.1:5061"]))
     assert res.get("failed") is True and "sbc_addresses: 192.0.2.1:5061" in res["msg"], res
+
+
+# -- health newer than the change (issue 9 §3) ----------------------------------------------------------------
+TRUNKS = "/api/v2/telephony/providers/edges/trunks"
+METRICS = TRUNKS + "/metrics"
+
+
+def wire_time(text: str):
+    import datetime
+
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def hold_health(genesys) -> str:
+    """Stop the emulated org's health rounds, wait until none is running, and return a point in time (UTC, ISO)
+    after every observation it has made."""
+    import datetime
+    import time
+
+    genesys.control("POST", "/faults", {"hold_health": True})
+    for _ in range(300):
+        st = genesys.state()
+        if st["rounds_started"] == st["rounds_completed"]:
+            break
+        time.sleep(0.05)
+    time.sleep(0.01)
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def connect_all(genesys, run):
+    run("genesys_edge_certificate", genesys.args(certificate=genesys.pem("chain_pem_file")))
+    genesys.wait_round()
+    st = genesys.wait_round()
+    assert all(t["connected"] for t in st["trunks"]), st["trunks"]
+
+
+def test_connected_before_the_point_is_not_fresh_until_a_round_after_it(genesys, run):
+    connect_all(genesys, run)
+    point = hold_health(genesys)
+    names = ["Lab SBC 1"]
+    held = {t["id"]: t for t in genesys.state()["trunks"] if t["name"] in names}
+    assert held and all(t["connected"] and wire_time(t["observed"]) < wire_time(point) for t in held.values())
+
+    # Connected, but last observed before the point: not accepted, however long the task waits.
+    res = run("genesys_trunk_info", genesys.args(trunk_names=names, observed_after=point, wait=True, poll_interval=0.5,
+                                                 timeout=6, on_timeout="return"))
+    assert res.get("failed") is not True and res["all_up"] is False, res
+    assert res["polls"] >= 2 and res["up_count"] == 0
+    for t in res["trunks"]:
+        assert t["connected"] is True and t["fresh"] is False and t["up"] is False, t
+        assert wire_time(t["observed_at"]) == wire_time(held[t["id"]]["observed"])  # the emulator's eventTime
+        assert any("not observed after" in r for r in t["reasons"]), t["reasons"]
+    assert all(wire_time(t["observed"]) < wire_time(point)
+               for t in genesys.state()["trunks"] if t["id"] in held)  # still held: nothing new was observed
+
+    # The org observes them again: a round that starts after the point makes them fresh.
+    genesys.control("DELETE", "/faults")
+    genesys.wait_round()
+    after = {t["id"]: t for t in genesys.state()["trunks"] if t["id"] in held}
+    assert all(wire_time(t["observed"]) > wire_time(point) for t in after.values())
+    res = run("genesys_trunk_info", genesys.args(trunk_names=names, observed_after=point))
+    assert res["all_up"] is True and res["up_count"] == len(held), res
+    later = {t["id"]: t for t in genesys.state()["trunks"] if t["id"] in held}
+    for t in res["trunks"]:  # the observation the module reports is one the emulator made (rounds go on meanwhile)
+        seen = wire_time(t["observed_at"])
+        assert t["fresh"] is True and seen > wire_time(point)
+        assert wire_time(after[t["id"]]["observed"]) <= seen <= wire_time(later[t["id"]]["observed"])
+    assert res["observed_after"] == wire_time(point).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def test_observed_after_now_through_a_real_change(genesys, run):
+    """A rotation-like verify: remove the issuing CA (trunks go down), hold the org's reports, put the CA back, and
+    verify with observed_after: now. Stale "down" is refused until the org has observed the trunk again."""
+    connect_all(genesys, run)
+    inter = genesys.pem("intermediate_pem_file")
+    run("genesys_edge_certificate", genesys.args(state="absent", certificate=inter))
+    genesys.wait_round()
+    assert not any(t["connected"] for t in genesys.wait_round()["trunks"] if t["name"] == "Lab SBC 2")
+    hold_health(genesys)
+    run("genesys_edge_certificate", genesys.args(certificate=inter))
+    res = run("genesys_trunk_info", genesys.args(trunk_names=["Lab SBC 2"], observed_after="now", wait=True,
+                                                 poll_interval=0.5, timeout=2))
+    assert res.get("failed") is True and "still down after 2s" in res["msg"], res
+    assert "not observed after" in res["msg"]
+    point = res["observed_after"]
+    genesys.control("DELETE", "/faults")
+    res = run("genesys_trunk_info", genesys.args(trunk_names=["Lab SBC 2"], observed_after=point, wait=True,
+                                                 poll_interval=0.5, timeout=60))
+    assert res["all_up"] is True, res
+    st = {t["id"]: t for t in genesys.state()["trunks"]}
+    for t in res["trunks"]:
+        assert st[t["id"]]["connected"] is True and wire_time(st[t["id"]]["observed"]) > wire_time(point)
+
+
+def test_requests_per_poll_stay_constant_for_many_trunks(genesys, run):
+    # 60 more trunk bases on both Edges: 120 more trunks, 126 in all (more than one page and one metrics batch).
+    edges = [e["id"] for e in genesys.d["edges"]]
+    proxy = genesys.d["trunk_bases"][0]["proxies"][0]
+    for i in range(60):
+        genesys.control("POST", "/trunks", {"name": f"Bulk {i:02d}", "proxies": [proxy], "edges": edges})
+    total = len(genesys.state()["trunks"])
+    assert total == len(genesys.d["trunks"]) + 120
+    hold_health(genesys)  # nothing is observed again: every poll of the wait below finds every trunk stale
+    genesys.control("POST", "/requests/reset")
+    res = run("genesys_trunk_info", genesys.args(observed_after="now", wait=True, poll_interval=0.5, timeout=6,
+                                                 on_timeout="return"))
+    assert res["total"] == total and res["all_up"] is False and res["polls"] >= 3, res
+    log = genesys.requests()
+    listing = [r for r in log if r["path"] == TRUNKS]
+    metrics = [r for r in log if r["path"] == METRICS]
+    api = [r for r in log if r["path"].startswith("/api/")]
+    # Per poll: 2 listing pages (100 per page) and 2 metrics batches (100 ids each), whatever the trunk count.
+    assert len(listing) == 2 * res["polls"] and len(metrics) == 2 * res["polls"], (res["polls"], len(listing), len(metrics))
+    assert len(api) == 4 * res["polls"] and all(r["status"] == 200 for r in api)
+    sizes = genesys.state()["trunk_metrics_queries"]
+    assert len(sizes) == 2 * res["polls"] and max(sizes) <= 100 and sum(sizes) == total * res["polls"]
+
+
+def test_trunk_metrics_endpoint_follows_the_reference(genesys):
+    ids = [t["id"] for t in genesys.d["trunks"]]
+    genesys.wait_round()
+    status, body = genesys.api("GET", f"{METRICS}?trunkIds={','.join(ids)}")
+    assert status == 200 and isinstance(body, list) and [m["trunk"]["id"] for m in body] == ids
+    observed = {t["id"]: t["observed"] for t in genesys.state()["trunks"]}
+    assert all(m["eventTime"] == observed[m["trunk"]["id"]] for m in body)
+    assert all(set(m) >= {"eventTime", "trunk", "logicalInterface", "calls", "qos"} for m in body)
+    status, body = genesys.api("GET", METRICS)
+    assert status == 400 and body["code"] == "bad.request" and body["details"][0]["fieldName"] == "trunkIds"
+    status, body = genesys.api("GET", f"{METRICS}?trunkIds={ids[0]},00000000-0000-0000-0000-000000000000")
+    assert status == 404 and body["code"] == "not.found"
+    status, body = genesys.api("GET", f"{METRICS}?trunkIds={','.join([ids[0]] * 50 + [ids[1]] * 51)}")
+    assert status == 400 and "at most 100" in body["message"]

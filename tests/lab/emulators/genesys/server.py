@@ -271,7 +271,8 @@ class Emulator:
     # -- health -------------------------------------------------------------------------------------------
     def health_loop(self) -> None:
         while True:
-            self.run_round()
+            if not self.faults.get("hold_health"):  # fault: the org reports nothing new (stale health, TEST-ONLY)
+                self.run_round()
             self.wake.wait(self.poll_interval)
             self.wake.clear()
 
@@ -982,12 +983,14 @@ def build(emu: Emulator) -> Router:
     @r.route("POST", "/_control/faults")
     def ctl_faults(req: Request) -> Reply:
         """{"rate_limit": {"count": N, "retry_after": S}, "errors": {"count": N, "status": 503},
-        "expire_tokens": {"after_requests": N}, "conflict": {"count": N}}; N API requests are affected."""
+        "expire_tokens": {"after_requests": N}, "conflict": {"count": N}}; N API requests are affected.
+        {"hold_health": true}: no health round runs until the faults are cleared, so every trunk keeps its last
+        observation (eventTime) and state: the org reports health from before whatever changes meanwhile."""
         body = req.json() or {}
         with emu.lock:
-            for key in ("rate_limit", "errors", "conflict", "expire_tokens"):
+            for key in ("rate_limit", "errors", "conflict", "expire_tokens", "hold_health"):
                 if key in body:
-                    emu.faults[key] = dict(body[key])
+                    emu.faults[key] = dict(body[key]) if isinstance(body[key], dict) else body[key]
             if "expire_tokens" in body and int(body["expire_tokens"].get("after_requests", 0)) <= 0:
                 for info in emu.tokens.values():
                     info["expires_at"] = time.time()
