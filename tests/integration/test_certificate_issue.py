@@ -50,7 +50,7 @@ def part(lab, name: str) -> dict:
     if name in ("dnsbridge", "resolver", "pebble-dns"):
         from byoclab.components import resolver, select
 
-        lab.lab.up(select(["bind", "powerdns", "moto", "cloudflare"]) + resolver.components(), keep_on_failure=True)
+        lab.lab.up(select(["bind", "powerdns", "moto", "cloudflare", "azure"]) + resolver.components(), keep_on_failure=True)
         return lab.lab.components[name]
     return lab.part(name)
 

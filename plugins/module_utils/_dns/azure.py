@@ -70,7 +70,9 @@ RESOURCE_GROUP = re.compile(r"^[\w\-.()]{1,90}$")
 TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-.]{0,252}$")
 # AADSTS error numbers -> the option to check (AZ7)
 AAD_FIELDS = {7000215: "azure.client_secret", 7000222: "azure.client_secret", 700016: "azure.client_id",
-              90002: "azure.tenant_id", 900023: "azure.tenant_id", 90013: "azure.tenant_id"}
+              90002: "azure.tenant_id", 900023: "azure.tenant_id", 90013: "azure.tenant_id",
+              # the scope (resource_manager_url + /.default) names no resource the tenant knows
+              70011: "azure.resource_manager_url", 500011: "azure.resource_manager_url"}
 
 
 def arm_error(resp: Response) -> str | None:

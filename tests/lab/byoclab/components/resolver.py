@@ -3,9 +3,10 @@
 =================  ==============================================================================================
 part               what it is
 =================  ==============================================================================================
-``dnsbridge``      a small authoritative DNS server for ``r53.test`` (records read from moto's Route 53 API) and
-                   ``cf.test`` (records read from the Cloudflare emulator's API). It stands in for the providers'
-                   own public nameservers, which serve whatever the API holds.
+``dnsbridge``      a small authoritative DNS server for ``r53.test`` (records read from moto's Route 53 API),
+                   ``cf.test`` (records read from the Cloudflare emulator's API) and ``az.test`` (the Azure DNS
+                   emulator's record sets). It stands in for the providers' own public nameservers, which serve
+                   whatever the API holds.
 ``resolver``       a recursive BIND 9 that forwards each lab zone to the server authoritative for it: the ``bind``
                    primary (example.test, corp.test, acme-dns.corp.test), PowerDNS (pdns.test) and the bridge
                    (r53.test, cf.test). It caches nothing, so a new challenge value is seen at once.
@@ -65,6 +66,17 @@ class _Backends:
                     # acme-and-dns.md §7.7: Route 53 keeps TXT values as quoted character strings.
                     out += [r["Value"] for r in rrset.get("ResourceRecords", [])]
             return out
+        if spec["kind"] == "azure":
+            # The Azure emulator's record sets, read through its control API (TEST-ONLY; not the ARM API, so that the
+            # bridge's reads neither need a token nor show in the ARM request log that tests count). Azure DNS
+            # serves each TXT record's strings as separate character strings.
+            import ssl
+
+            ctx = ssl.create_default_context(cafile=spec["ca_file"])
+            with urllib.request.urlopen(f"{spec['control_url']}/state", context=ctx, timeout=5) as resp:
+                state = json.loads(resp.read())
+            rs = state["zones"].get(zone, {}).get("records", {}).get(name)
+            return [" ".join(_quoted(part) for part in strings) for strings in (rs or {}).get("strings", [])]
         # Cloudflare API v4: GET /zones/{id}/dns_records?type=TXT&name=<name> with the bearer token.
         query = urllib.parse.urlencode({"type": "TXT", "name": name, "per_page": 100})
         req = urllib.request.Request(f"{spec['api_url']}/zones/{spec['zone_id']}/dns_records?{query}",
@@ -77,6 +89,10 @@ class _Backends:
                 content = rec.get("content", "")
                 texts.append(content if content.startswith('"') else json.dumps(content))
         return texts
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _answer(backends: _Backends, wire: bytes) -> bytes:
@@ -166,10 +182,10 @@ def _soa_ok(port: int, zone: str) -> bool:
 
 class DnsBridge:
     name = "dnsbridge"
-    requires = ("moto", "cloudflare")
+    requires = ("moto", "cloudflare", "azure")
 
     def start(self, lab) -> dict:
-        moto, cf = lab.components["moto"], lab.components["cloudflare"]
+        moto, cf, az = lab.components["moto"], lab.components["cloudflare"], lab.components["azure"]
         work = lab.workdir(self.name)
         port = free_port(udp_too=True)
         config = {"port": port, "zones": {
@@ -178,6 +194,7 @@ class DnsBridge:
                            "hosted_zone_id": moto["hosted_zone_id"]},
             cf["zone"]: {"kind": "cloudflare", "api_url": cf["api_url"], "api_token": cf["api_token"],
                          "zone_id": cf["zone_id"]},
+            az["zone"]: {"kind": "azure", "control_url": az["control_url"], "ca_file": az["ca_file"]},
         }}
         config_file = work / "dnsbridge.json"
         fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -185,9 +202,10 @@ class DnsBridge:
             json.dump(config, fh)
         proc = lab.spawn(self.name, [sys.executable, "-m", "byoclab.components.resolver", "--serve", str(config_file)],
                          cwd=REPO / "tests" / "lab")
-        lab.wait_ready(self.name, proc, lambda: _soa_ok(port, moto["zone"]) and _soa_ok(port, cf["zone"]), timeout=30)
+        lab.wait_ready(self.name, proc, lambda: all(_soa_ok(port, z) for z in config["zones"]), timeout=30)
         return {
-            "summary": f"DNS bridge 127.0.0.1:{port} serving {moto['zone']} (moto Route 53) and {cf['zone']} (Cloudflare emulator)",
+            "summary": f"DNS bridge 127.0.0.1:{port} serving {moto['zone']} (moto Route 53), {cf['zone']} (Cloudflare"
+                       f" emulator) and {az['zone']} (Azure DNS emulator)",
             "dns": {"host": LOOPBACK, "port": port},
             "zones": sorted(config["zones"]),
         }

@@ -242,3 +242,16 @@ def test_managed_identity_request_shape():
     assert method == "GET" and headers == {"Metadata": "true"} and data is None
     assert "api-version=2018-02-01" in url and "resource=https%3A%2F%2Fmanagement.azure.com%2F" in url
     assert "client_id=cid" in url
+
+
+def test_unreachable_resource_manager_names_the_option():
+    from ansible_collections.byoc.certificates.plugins.module_utils._errors import ConnectionFailure
+
+    class Down:
+        def request(self, *a, **kw):
+            raise ConnectionFailure("Cannot reach the Azure Resource Manager at https://127.0.0.1:9/x: refused.")
+
+    p = provider(Down())
+    with pytest.raises(ConnectionFailure) as err:
+        p.find_zone("_acme-challenge.a.az.test", None)
+    assert "azure.resource_manager_url" in err.value.msg
