@@ -309,7 +309,6 @@ lock:
 
 import copy
 
-
 from ansible_collections.byoc.certificates.plugins.module_utils import _renewal
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
 from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
@@ -532,6 +531,9 @@ def main():
         lock_owner={"type": "str"},
         lock_ttl={"type": "int", "default": 3600},
         now={"type": "str"},
+        new_passphrase={"type": "str", "no_log": True},
+        expected_revision={"type": "int"},
+        root={"type": "str"},
     )
     module = ByocModule(
         argument_spec=argument_spec,

@@ -1,6 +1,8 @@
 """The certificate store through the real modules, the same suite for the filesystem backend and for the s3
 backend against moto's server (lab part ``moto``): rotation, idempotence, encryption at rest, modes, backoff, the
-lock between runs, check mode, bad input, and a writer killed mid-write."""
+lock between runs, check mode, bad input, a writer killed mid-write; the passphrase rules, the compare-and-swap
+on the revision and two concurrent writer processes (issue 10). Also: every action group's common options set
+through ``module_defaults`` reach every module of the group without "Unsupported parameters" (issue 9 §5)."""
 
 from __future__ import annotations
 
@@ -137,7 +139,7 @@ def test_check_mode_and_bad_input_write_nothing(run_module, backend):
     assert backend.raw("g2") is None
     other_key = make_cert("sbc2.example.test")[1]
     r = store(run_module, backend, group="g2", certificate=cert, privatekey_content=other_key)
-    assert r.get("failed") and r["msg"].startswith("privatekey: the private key does not belong"), r
+    assert r.get("failed") and r["msg"].startswith("privatekey: the private key does not match the certificate"), r
     r = store(run_module, backend, group="../g2", certificate=cert, privatekey_content=key)
     assert r.get("failed") and r["msg"].startswith("group:"), r
     r = run_module("certificate_store", {**backend.options, "passphrase": "short", "group": "g2",
@@ -197,7 +199,7 @@ KILLER = textwrap.dedent("""
     os.write = die_after_half(os.write)                             # filesystem backend
     socket.socket.sendall = die_after_half(socket.socket.sendall)   # s3 backend (plain http to moto)
     socket.socket.send = die_after_half(socket.socket.send)
-    store.write(params["group"], doc)
+    store.write(params["group"], doc, doc["revision"])
     print("NOT KILLED")
 """)
 
@@ -249,3 +251,162 @@ def test_private_keys_only_with_no_log(run_module, backend, tmp_path):
     assert key.splitlines()[1] not in proc.stdout + proc.stderr
     out = serialization.load_pem_private_key((tmp_path / "out.pem").read_bytes(), None)
     assert out.private_numbers() == serialization.load_pem_private_key(key.encode(), None).private_numbers()
+
+
+
+# -- issue 10 ------------------------------------------------------------------------------------------------------
+def test_passphrase_that_does_not_open_the_group_is_refused_and_new_passphrase_rekeys(run_module, backend):
+    cert1, key1 = make_cert("sbc7.example.test")
+    cert2, key2 = make_cert("sbc7.example.test")
+    store(run_module, backend, group="g7", certificate=cert1, privatekey_content=key1)
+    store(run_module, backend, group="g7", certificate=cert2, privatekey_content=key2)
+    raw = backend.raw("g7")
+    other = "another-passphrase-" + uuid.uuid4().hex[:6]
+    cert3, key3 = make_cert("sbc7.example.test")
+    r = run_module("certificate_store", {**backend.options, "group": "g7", "passphrase": other,
+                                         "certificate": cert3, "privatekey_content": key3})
+    assert r.get("failed") and r["msg"].startswith("passphrase: does not open the existing document"), r
+    assert "new_passphrase" in r["msg"] and other not in r["_stdout"]
+    assert backend.raw("g7") == raw  # nothing written, the rollback key still opens
+
+    r = run_module("certificate_store", {**backend.options, "group": "g7", "passphrase": PASSPHRASE,
+                                         "new_passphrase": other}, diff=True)
+    assert r["changed"] and r["passphrase_changed"] and not r.get("failed"), r
+    assert other not in r["_stdout"] and PASSPHRASE not in r["_stdout"]
+    doc = json.loads(backend.raw("g7"))
+    for slot, key in (("current", key2), ("previous", key1)):  # both generations, read back independently
+        loaded = serialization.load_pem_private_key(doc[slot]["privatekey"].encode(), other.encode())
+        assert loaded.private_numbers() == serialization.load_pem_private_key(key.encode(), None).private_numbers()
+    again = run_module("certificate_store", {**backend.options, "group": "g7", "passphrase": PASSPHRASE,
+                                             "new_passphrase": other})
+    assert again["changed"] is False and not again.get("failed"), again
+    got = run_module("certificate_store_info", {**backend.options, "group": "g7", "passphrase": other})
+    assert got["current"]["key_matches"] and got["previous"]["key_matches"]
+
+
+def test_stale_revision_is_refused(run_module, backend):
+    store(run_module, backend, group="g8", last_order_url="https://ca/o/1")
+    store(run_module, backend, group="g8", last_order_url="https://ca/o/2")
+    raw = backend.raw("g8")
+    r = store(run_module, backend, group="g8", last_order_url="https://ca/o/3", expected_revision=1)
+    assert r.get("failed") and "read revision 1, the store now holds revision 2" in r["msg"], r
+    assert "Run the task again" in r["msg"] and backend.raw("g8") == raw
+
+
+WRITERS = textwrap.dedent("""
+    import json, sys
+    from ansible_collections.byoc.certificates.plugins.module_utils._store import document as d
+    from ansible_collections.byoc.certificates.plugins.module_utils._store.base import StaleRevision, revision_of
+    params, me, n = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    store = d.open_store(params)
+    out = []
+    for i in range(n):
+        group = "w%d" % (i // 4)
+        try:
+            doc = store.read(group) or d.empty_document(group)
+            rev = revision_of(doc)
+            doc = dict(doc, revision=rev + 1, last_order_url="%s-%d" % (me, i))
+            store.write(group, doc, rev)
+            out.append("ok")
+        except StaleRevision:
+            out.append("stale")
+        except Exception as exc:
+            out.append("error: %s: %s" % (type(exc).__name__, exc))
+    print(json.dumps(out))
+""")
+
+
+def test_two_concurrent_writer_processes(backend):
+    """Two processes write the same new groups at once, on both backends: every attempt either lands or is
+    refused as stale (never "No such file or directory" from a removed temporary file), and each group's final
+    revision equals the writes that landed on it (no lost update)."""
+    params = {**backend.options, "group": "w0"}
+    env = dict(os.environ, PYTHONPATH=str(REPO / ".build" / "dev"))
+    n = 24
+    procs = [subprocess.Popen([sys.executable, "-c", WRITERS, json.dumps(params), f"p{i}", str(n)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outcomes = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        outcomes += json.loads(out)
+    assert not [o for o in outcomes if o not in ("ok", "stale")], sorted(set(outcomes))
+    revisions = sum(json.loads(backend.raw(f"w{g}"))["revision"] for g in range(n // 4))
+    assert revisions == outcomes.count("ok")
+    if backend.kind == "filesystem":
+        assert not list(backend.root.glob("w*/*.tmp"))
+
+
+def test_store_path_that_is_a_file(run_module, tmp_path):
+    afile = tmp_path / "store-file"
+    afile.write_text("not a directory")
+    for module in ("certificate_store", "certificate_store_info"):
+        r = run_module(module, {"path": str(afile), "group": "g1", "passphrase": PASSPHRASE,
+                                **({"last_order_url": "https://ca/o/1"} if module == "certificate_store" else {})})
+        assert r.get("failed") and r["msg"].startswith(f"path: {afile} is not a directory"), r
+        assert "Traceback" not in r["_stdout"] and "Unexpected" not in r["msg"]
+
+
+# -- issue 9 §5: module_defaults for every action group --------------------------------------------------------------
+GROUP_DEFAULTS = {
+    # the options every module of the group shares (doc_fragments/_<group>.py), with values that reach nothing
+    # but a closed port on 127.0.0.1 (or a temporary store), so the modules run harmlessly in check mode
+    "store": lambda tmp: {"path": str(tmp / "store"), "passphrase": PASSPHRASE, "group": "defaults-g"},
+    "renewal": lambda tmp: {"renew_fraction": 0.25, "short_lived_fraction": 0.5, "short_lived_days": 10,
+                            "stagger_fraction": 0.05, "use_ari": True},
+    "dns": lambda tmp: {"provider": "rfc2136", "zone": "example.test", "nameservers": ["127.0.0.1:9"],
+                        "rfc2136": {"server": "127.0.0.1", "port": 9, "key_name": "k", "key_secret": "c2VjcmV0",
+                                    "key_algorithm": "hmac-sha256"}},
+    "audiocodes": lambda tmp: {"api_url": "https://127.0.0.1:9/api/v1", "username": "admin", "password": "pw-xyz",
+                               "validate_certs": True, "timeout": 5},
+    "ribbon": lambda tmp: {"platform": "edge", "api_url": "https://127.0.0.1:9", "username": "admin",
+                           "password": "pw-xyz", "validate_certs": True, "timeout": 5},
+    "genesys": lambda tmp: {"api_url": "https://127.0.0.1:9", "client_id": "id", "client_secret": "pw-xyz",
+                            "validate_certs": True, "request_timeout": 5},
+}
+# the module's own minimal arguments (everything else comes from the group's defaults)
+MODULE_ARGS = {
+    "certificate_store": {"last_order_url": "https://ca/o/defaults"},
+    "certificate_renewal_decision": {"group": "defaults-g", "names": ["a.example.test"]},
+    "dns01_record": {"record": "_acme-challenge.a.example.test", "value": ["token"], "state": "absent", "wait": False},
+    "genesys_trunk_info": {"wait": False},
+}
+
+
+def test_every_action_group_through_module_defaults(tmp_path):
+    import yaml
+
+    groups = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["action_groups"]
+    assert set(groups) == set(GROUP_DEFAULTS), "a new action group needs its common options in GROUP_DEFAULTS"
+    tasks = []
+    for group, members in sorted(groups.items()):
+        for member in members:
+            tasks.append({
+                "name": f"{group}: {member}",
+                "module_defaults": {f"group/byoc.certificates.{group}": GROUP_DEFAULTS[group](tmp_path)},
+                f"byoc.certificates.{member}": MODULE_ARGS.get(member, {}),
+                "check_mode": True, "ignore_errors": True, "register": f"r_{member}"})
+    # a control that proves the check can see the failure: an option that no module of the group has
+    tasks.append({"name": "control", "module_defaults": {"group/byoc.certificates.store": {
+        **GROUP_DEFAULTS["store"](tmp_path), "renew_fraction": 0.5}},
+        "byoc.certificates.certificate_store_info": {}, "ignore_errors": True, "register": "r_control"})
+    results = {m: f"{{{{ r_{m} }}}}" for ms in groups.values() for m in ms}
+    results["control"] = "{{ r_control }}"
+    tasks.append({"ansible.builtin.copy": {"content": "{{ results | to_json }}", "dest": str(tmp_path / "out.json"),
+                                           "mode": "0600"}, "vars": {"results": results}})
+    play = tmp_path / "defaults.yml"
+    play.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                                     "tasks": tasks}], sort_keys=False))
+    proc = run_playbook(play)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert "Unsupported parameters" in out.pop("control").get("msg", "")
+    assert len(out) == sum(len(m) for m in groups.values())
+    for member, result in out.items():
+        msg = str(result.get("msg", ""))
+        assert "Unsupported parameters" not in msg, f"{member}: {msg}"
+        assert "Unexpected" not in msg and "Traceback" not in str(result.get("module_stderr", "")), f"{member}: {msg}"
+    # the modules that need no server succeed with nothing but the group's defaults
+    for member in ("certificate_store", "certificate_store_info", "certificate_renewal_decision"):
+        assert not out[member].get("failed"), out[member]
+    assert out["certificate_store"]["changed"] and out["certificate_store_info"]["group"] == "defaults-g"
