@@ -420,7 +420,7 @@ wait_seconds:
   sample: 4.2
 txt_now:
   description:
-    - Only in a failed result, when a write stopped half way or a step after it failed: the TXT values the provider
+    - Only in a failed result, when a write stopped half way or a step after it failed. The TXT values the provider
       holds at RV(record) now, read back after the failure (null when they could not be read).
   returned: failure after a write
   type: list

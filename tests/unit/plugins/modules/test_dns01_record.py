@@ -40,3 +40,9 @@ def test_azure_credentials_come_from_the_usual_environment_variables():
     for name, env in AZURE_ENV.items():
         assert opts[name]["fallback"][1] == [env], name
     assert "azure" in dns01_record.argument_spec()["provider"]["choices"]
+
+
+def test_examples_and_return_parse():
+    assert "txt_now" in yaml.safe_load(dns01_record.RETURN)
+    assert any(t.get("byoc.certificates.dns01_record", {}).get("provider") == "azure"
+               for t in yaml.safe_load(dns01_record.EXAMPLES))
