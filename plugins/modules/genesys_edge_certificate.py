@@ -42,10 +42,23 @@ options:
     default: present
   certificate:
     description:
-      - PEM text of one CA certificate or of a chain (issuing CA, then root). Each certificate must be a CA
-        (basicConstraints CA:TRUE) or self-signed.
-      - Required with O(state=present). With O(state=absent), this or O(fingerprints).
+      - PEM text of one CA certificate or of a chain (issuing CA, then root).
+      - Checked, before any request, by the same rules as every module of the collection that takes certificates.
+        Each certificate must be a CA certificate (basicConstraints CA:TRUE, or an old v1 self-signed root). Refused,
+        naming this option and the reason - a leaf (end-entity) certificate, because it would become a trust anchor;
+        private key material, which is never shown; text that is not PEM; and, with O(state=present), a CA that has
+        expired or is not valid yet (see O(allow_expired_ca)).
+      - Required with O(state=present). With O(state=absent), this or O(fingerprints); an expired CA can always be
+        removed.
     type: str
+  allow_expired_ca:
+    description:
+      - With O(state=present), also add CA certificates that have expired or are not valid yet. Each one is reported
+        with a warning.
+      - An Edge that trusts only an expired CA cannot connect to an SBC whose certificate it issued, so this is meant
+        for keeping an old entry while it is being replaced, not for a new one.
+    type: bool
+    default: false
   fingerprints:
     description:
       - With O(state=absent), SHA-256 fingerprints (hex, colons allowed) of the CA certificates to remove.
@@ -184,21 +197,26 @@ def work(module: AnsibleModule) -> dict:
     services = trust.check_services(p["services"])
     desired: list[dict] = []
     remove: list[str] = []
+    warnings: list[str] = []
     if p["state"] == "present":
         if not p["certificate"]:
             raise InputError("certificate", "required with state=present (PEM of the CA certificate or chain)")
         if p["fingerprints"]:
             raise InputError("fingerprints", "only used with state=absent")
-        desired = trust.desired_authorities(p["certificate"], "certificate", p["name"], services)
+        desired = trust.desired_authorities(p["certificate"], "certificate", p["name"], services,
+                                            allow_expired=p["allow_expired_ca"], warnings=warnings)
     else:
         if p["certificate"]:
+            # Removing an expired CA is what a clean-up does: allowed without a warning.
             remove = [d["fingerprint"] for d in trust.desired_authorities(p["certificate"], "certificate", None,
-                                                                          services)]
+                                                                          services, allow_expired=True)]
         remove += [trust.normalize_fingerprint(f, "fingerprints") for f in p["fingerprints"] or []]
         if not remove:
             raise InputError("certificate", "state=absent needs certificate or fingerprints to know what to remove")
     field = "certificate" if p["certificate"] else "fingerprints"
     api_url = check_connection_params(p)
+    for warning in warnings:
+        module.warn(warning)
 
     # 2. Read.
     client = client_from_params(p, api_url)
@@ -261,6 +279,7 @@ def argument_spec() -> dict:
         fingerprints={"type": "list", "elements": "str"},
         name={"type": "str"},
         services={"type": "list", "elements": "str", "default": list(trust.DEFAULT_SERVICES)},
+        allow_expired_ca={"type": "bool", "default": False},
     )
     return spec
 

@@ -192,7 +192,7 @@ def test_bad_pem_fails_before_any_request(genesys, run):
 def test_leaf_certificate_is_refused(genesys, run):
     leaf = Path(genesys.d["responders"][0]["cert_file"]).read_text()
     res = run("genesys_edge_certificate", genesys.args(certificate=leaf))
-    assert res.get("failed") is True and "not a CA certificate" in res["msg"], res
+    assert res.get("failed") is True and "is a leaf (end-entity) certificate" in res["msg"], res
     assert genesys.requests() == []
 
 
@@ -451,3 +451,59 @@ def test_trunk_metrics_endpoint_follows_the_reference(genesys):
     assert status == 404 and body["code"] == "not.found"
     status, body = genesys.api("GET", f"{METRICS}?trunkIds={','.join([ids[0]] * 50 + [ids[1]] * 51)}")
     assert status == 400 and "at most 100" in body["message"]
+
+
+# -- the shared gate and clean failures (issue 10) --------------------------------------------------------------
+def _self_signed_ca(days_from: int, days_to: int, with_key: bool = False) -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Gate CA {days_from}..{days_to}")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now + datetime.timedelta(days=days_from))
+            .not_valid_after(now + datetime.timedelta(days=days_to))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    text = cert.public_bytes(serialization.Encoding.PEM).decode()
+    if with_key:
+        text += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode()
+    return text
+
+
+def test_key_material_in_the_certificate_is_refused_unseen_and_before_any_request(genesys, run):
+    material = genesys.pem("root_pem_file") + _self_signed_ca(0, 30, with_key=True).split("-----END CERTIFICATE-----\n")[1]
+    key_line = material.split("PRIVATE KEY-----\n")[1].splitlines()[0]
+    res = run("genesys_edge_certificate", genesys.args(certificate=material), verbosity=3)
+    assert res.get("failed") is True and res["msg"].startswith("certificate: ") and "private key" in res["msg"], res
+    assert key_line not in res["_stdout"] and key_line not in json.dumps(res)
+    assert genesys.requests() == []
+
+
+def test_expired_ca_is_refused_unless_allowed_and_then_warned(genesys, run):
+    expired = _self_signed_ca(-30, -1)
+    res = run("genesys_edge_certificate", genesys.args(certificate=expired))
+    assert res.get("failed") is True and "expired on" in res["msg"] and "allow_expired_ca" in res["msg"], res
+    assert genesys.requests() == []
+    res = run("genesys_edge_certificate", genesys.args(certificate=expired, allow_expired_ca=True))
+    assert res["changed"] is True, res
+    assert any("expired on" in w and "allow_expired_ca=true" in w for w in res.get("warnings", [])), res
+    assert fp_of(expired) in [f for c in remote(genesys.state()) for f in c["fingerprints"]]
+    # And it can be removed without any allowance.
+    res = run("genesys_edge_certificate", genesys.args(certificate=expired, state="absent"))
+    assert res["changed"] is True and remote(genesys.state()) == []
+
+
+@pytest.mark.parametrize("where", ["missing", "directory"])
+def test_missing_ca_path_is_a_clear_input_error(genesys, run, tmp_path, where):
+    path = str(tmp_path / "no-such-ca.pem") if where == "missing" else str(tmp_path)
+    res = run("genesys_trunk_info", genesys.args(ca_path=path))
+    assert res.get("failed") is True and res["msg"].startswith("ca_path: "), res
+    assert "Traceback" not in res["_stdout"] and res.get("exception") in (None, "(traceback unavailable)"), res
+    assert genesys.requests() == []

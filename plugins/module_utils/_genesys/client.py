@@ -25,6 +25,7 @@ What it adds to the SDK:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import hashlib
@@ -104,6 +105,36 @@ def resolve_api_url(region: str | None, api_url: str | None) -> str:
                          " (or its domain, e.g. mypurecloud.ie), or set api_url")
     raise InputError("region", "no Genesys Cloud region or API URL given; set region (or the environment variable"
                      " GENESYS_CLOUD_REGION), or api_url")
+
+
+def ca_context(ca_path: str | None) -> ssl.SSLContext:
+    """A verifying TLS context, with ``ca_path`` as the CA bundle when given. A missing, unreadable or empty bundle is
+    an InputError naming ca_path (raised before any request)."""
+    if not ca_path:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=ca_path)
+    except FileNotFoundError:
+        raise InputError("ca_path", f"{ca_path} does not exist; give the path of a PEM CA bundle on the host that runs"
+                         " the task (the controller, for the genesys_* modules)") from None
+    except IsADirectoryError:
+        raise InputError("ca_path", f"{ca_path} is a directory; give the path of a PEM CA bundle file") from None
+    except PermissionError:
+        raise InputError("ca_path", f"{ca_path} cannot be read (permission denied)") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise InputError("ca_path", f"{ca_path} holds no usable PEM CA certificate ({reason})") from None
+
+
+def check_credentials(client_id: str, client_secret: str) -> None:
+    """§4.1: the credentials travel as HTTP Basic ``base64(client_id:client_secret)``, which the SDK encodes as ASCII.
+    Refuse what cannot be sent, without showing the secret."""
+    if not client_id.isascii() or not client_id.isprintable() or ":" in client_id:
+        raise InputError("client_id", "must be printable ASCII without ':' (it is sent in an HTTP Basic header);"
+                         " check for a pasted newline or a wrong value")
+    if not client_secret.isascii() or not client_secret.isprintable():
+        raise InputError("client_secret", "must be printable ASCII (it is sent in an HTTP Basic header); it contains"
+                         " a control or non-ASCII character. The value is not shown")
 
 
 def login_url(api_url: str) -> str:
@@ -317,12 +348,25 @@ class VersionConflict(ApiError):
     """HTTP 409: the entity's version changed since it was read (§5.1/§5.2)."""
 
 
+_CREDENTIAL_RE = re.compile(r"(?i)\b(bearer|basic)(\s+|%20|\+)[A-Za-z0-9._~+/=%-]{4,}")
+
+
+def scrub(text: str, secrets_: t.Iterable[str | None] = ()) -> str:
+    """``text`` without any credential: the given secret values, and anything that looks like an Authorization
+    header's value (``Bearer ...``, ``Basic ...``). A server or a proxy may echo the request in its error answer;
+    what we show of that answer must never carry the request's headers."""
+    for value in sorted({v for v in secrets_ if v and len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, "********")
+    return _CREDENTIAL_RE.sub(lambda m: f"{m.group(1)} ********", text)
+
+
 def error_fields(body: t.Any) -> dict:
-    """Fields of an ErrorBody (§5.1) or an OAuth error (§4.1) from a raw response body."""
+    """Fields of an ErrorBody (§5.1) or an OAuth error (§4.1) from a raw response body. An answer that is not JSON
+    is not quoted (it may be a proxy's page echoing the request); only its size is given."""
     try:
         data = json.loads(body) if isinstance(body, (str, bytes)) and body else {}
     except ValueError:
-        return {"message": str(body)[:300]} if body else {}
+        return {"message": f"an answer that is not JSON ({len(body)} bytes)"} if body else {}
     if not isinstance(data, dict):
         return {}
     out = {k: data.get(k) for k in ("message", "code", "contextId") if data.get(k)}
@@ -363,13 +407,20 @@ class GenesysClient:
         self._apis: dict[str, t.Any] = {}
         self._pool = None
 
+    def scrub(self, text: str) -> str:
+        """``text`` without the client secret, its Basic credential or any token this client holds or minted."""
+        basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode("utf-8", "replace")).decode("ascii")
+        token = getattr(self._api_client, "access_token", None) if self._api_client is not None else None
+        minted = self._last_token_response.get("access_token") if isinstance(self._last_token_response, dict) else None
+        return scrub(str(text), (self._secret, basic, token, minted if isinstance(minted, str) else None))
+
     # -- transport (called by the SDK through _Transport) ---------------------------------------------------
     def _pool_manager(self):
         if self._pool is None:
             import urllib3  # pylint: disable=import-outside-toplevel
 
             if self.validate_certs:
-                ctx = ssl.create_default_context(cafile=self.ca_path) if self.ca_path else ssl.create_default_context()
+                ctx = ca_context(self.ca_path)
             else:
                 ctx = ssl.create_default_context()
                 ctx.check_hostname = False
@@ -406,18 +457,18 @@ class GenesysClient:
                 raw = self._pool_manager().request(method, url, body=data, headers=headers, redirect=False)
             except urllib3.exceptions.SSLError as exc:
                 raise ConnectionFailure(
-                    f"TLS with the {self.service} failed on {where}: {exc}. If the endpoint uses a private CA, set"
-                    " ca_path to its CA bundle.", url=url.split("?", 1)[0]) from None
+                    f"TLS with the {self.service} failed on {where}: {self.scrub(str(exc))}. If the endpoint uses a"
+                    " private CA, set ca_path to its CA bundle.", url=url.split("?", 1)[0]) from None
             except urllib3.exceptions.HTTPError as exc:
                 raise ConnectionFailure(
-                    f"Cannot reach the {self.service} on {where}: {exc}. Check region/api_url and that the controller"
-                    " can reach it (proxy, firewall).", url=url.split("?", 1)[0]) from None
+                    f"Cannot reach the {self.service} on {where}: {self.scrub(str(exc))}. Check region/api_url and"
+                    " that the controller can reach it (proxy, firewall).", url=url.split("?", 1)[0]) from None
             resp = rest.RESTResponse(raw)
             resp.data = raw.data.decode("utf-8", "replace")
             status = raw.status
             if status == 429:
                 wait = self._retry_after(raw.headers, rate_limited + 1)
-                said = error_fields(resp.data).get("message", "rate limit exceeded")
+                said = self.scrub(error_fields(resp.data).get("message", "rate limit exceeded"))
                 if wait > self.max_retry_after:
                     raise ApiError(
                         f"The {self.service} is rate limiting (HTTP 429) on {where} and asks to wait {wait:g}s,"
@@ -483,10 +534,17 @@ class GenesysClient:
     def _mint(self, cache_locked: bool = True) -> str:
         rest = load_sdk()["rest"]
         client = self._api_client
+        check_credentials(self.client_id, self._secret)
         try:
             client.get_client_credentials_token(self.client_id, self._secret)
+        except (ValueError, KeyError, TypeError, IndexError):
+            # A 2xx answer without a readable access_token (the SDK parses it itself). Its body is not quoted: it
+            # could be anything, a token included.
+            raise ApiError(f"The Genesys Cloud login at {self.login}/oauth/token answered without a readable"
+                           " access_token. Check region/api_url: it must be the org's API host, not a proxy or"
+                           " another service.") from None
         except rest.ApiException as exc:
-            said = error_fields(exc.body)
+            said = {k: self.scrub(v) if isinstance(v, str) else v for k, v in error_fields(exc.body).items()}
             if exc.status in (400, 401, 403):
                 raise AuthenticationFailure(
                     f"Genesys Cloud refused the OAuth client credentials (HTTP {exc.status}"
@@ -540,11 +598,11 @@ class GenesysClient:
 
     def _api_error(self, exc: t.Any, what: str) -> Exception:
         method, url = self.last_request
-        said = error_fields(exc.body)
+        said = {k: self.scrub(v) if isinstance(v, str) else v for k, v in error_fields(exc.body).items()}
         headers = exc.headers or {}
         corr = headers.get("ININ-Correlation-Id") if hasattr(headers, "get") else None
-        corr = corr or said.get("contextId")
-        text = said.get("message") or (exc.reason or "no message")
+        corr = self.scrub(str(corr or said.get("contextId") or "")) or None
+        text = said.get("message") or self.scrub(str(exc.reason or "no message"))
         code = said.get("code")
         where = f"{method} {url}" if method else what
         suffix = f" (correlation id {corr})" if corr else ""
@@ -552,7 +610,7 @@ class GenesysClient:
                    "fields": said.get("fields")}
         head = f"The {self.service} answered HTTP {exc.status}{' ' + code if code else ''} on {where}: {text}{suffix}."
         if exc.status == 0:
-            return ConnectionFailure(f"Cannot reach the {self.service} on {where}: {exc.reason}.", **details)
+            return ConnectionFailure(f"Cannot reach the {self.service} on {where}: {text}.", **details)
         if exc.status == 401:
             return AuthenticationFailure(head + " The token was refused even after authenticating again; check the"
                                          " OAuth client and its role.", **details)

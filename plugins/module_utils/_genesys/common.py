@@ -13,7 +13,12 @@ import typing as t
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
-from ansible_collections.byoc.certificates.plugins.module_utils._genesys.client import GenesysClient, resolve_api_url
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.client import (
+    GenesysClient,
+    ca_context,
+    check_credentials,
+    resolve_api_url,
+)
 
 
 def connection_argument_spec() -> dict[str, dict[str, t.Any]]:
@@ -39,10 +44,13 @@ def check_connection_params(params: dict) -> str:
     if not params.get("client_secret"):
         raise InputError("client_secret", "required; set client_secret or the environment variable"
                          " GENESYS_CLOUD_CLIENT_SECRET")
-    if params.get("max_retry_after") is not None and params["max_retry_after"] < 0:
-        raise InputError("max_retry_after", "must be 0 or more seconds")
-    if params.get("request_timeout") is not None and params["request_timeout"] <= 0:
-        raise InputError("request_timeout", "must be more than 0 seconds")
+    check_credentials(params["client_id"], params["client_secret"])
+    if params.get("max_retry_after") is not None and not 0 <= params["max_retry_after"] < float("inf"):
+        raise InputError("max_retry_after", "must be a number of seconds, 0 or more")
+    if params.get("request_timeout") is not None and not 0 < params["request_timeout"] < float("inf"):
+        raise InputError("request_timeout", "must be a number of seconds more than 0")
+    if params.get("ca_path") and params.get("validate_certs", True):
+        ca_context(params["ca_path"])  # a missing or unusable bundle is an InputError now, before any request
     return api_url
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.byoc.certificates.plugins.module_utils import _pem
+from ansible_collections.byoc.certificates.plugins.module_utils import _gate, _pem
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
 
 # genesys-cloud-api.md §2.2: the services values are UNCONFIRMED; SIP is the likely one (the UI's
@@ -43,21 +43,24 @@ def _cn(cert) -> str:
     return cert.subject.rfc4514_string() or _pem.fingerprint(cert)[:16]
 
 
-def desired_authorities(pem: str, field: str, name: str | None, services: list[str]) -> list[dict]:
+def desired_authorities(pem: str, field: str, name: str | None, services: list[str], *,
+                        allow_expired: bool = False, warnings: list[str] | None = None) -> list[dict]:
     """One entry per CA certificate of ``pem`` (a chain becomes several entries), de-duplicated by fingerprint.
-    Raises InputError naming ``field`` for bad PEM or a certificate that is not a CA."""
-    certs = _pem.load_certificates(pem, field)
+
+    Checked by the shared gate (issue 10, ``_gate.ca_certificates``), so the same bad input gets the same refusal as
+    from every other module: InputError naming ``field`` for no PEM, garbage, private key material (never echoed), a
+    leaf where a CA belongs, or an expired or not yet valid CA unless ``allow_expired``; the warnings for an allowed
+    expired CA are appended to ``warnings``."""
+    certs, notes = _gate.ca_certificates(pem, field, allow_expired=allow_expired)
+    if warnings is not None:
+        warnings.extend(notes)
     out: list[dict] = []
     seen: set[str] = set()
-    for index, cert in enumerate(certs, 1):
+    for cert in certs:
         fp = _pem.fingerprint(cert)
         if fp in seen:
             continue
         seen.add(fp)
-        if not (_pem.is_ca(cert) or _pem.is_self_signed(cert)):
-            raise InputError(field, f"certificate {index} of {len(certs)} ({cert.subject.rfc4514_string()}) is not a CA"
-                             " certificate (no basicConstraints CA:TRUE and not self-signed). Give the CA chain that"
-                             " issues the SBC certificate, not the SBC's own certificate.")
         out.append({
             "fingerprint": fp,
             "certificate": _pem.to_pem(cert),

@@ -13,6 +13,7 @@ import types
 
 import pytest
 import yaml
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.byoc.certificates.plugins.doc_fragments import _genesys as fragment
@@ -80,12 +81,20 @@ def no_network(monkeypatch):
     (trunk_mod, {"trunk_names": [" "]}, "trunk_names"),
     (info_mod, {"api_url": None, "region": "atlantis"}, "region"),
     (info_mod, {"client_secret": None}, "client_secret"),
+    (info_mod, {"ca_path": "/nonexistent/genesys-ca.pem"}, "ca_path"),
+    (trunk_mod, {"ca_path": "/"}, "ca_path"),
+    (cert_mod, {"certificate": "x", "ca_path": "/nonexistent/genesys-ca.pem"}, "certificate"),
+    (trunk_mod, {"client_secret": "s\u00e9cret-value"}, "client_secret"),
+    (trunk_mod, {"observed_after": "2026-11-30T04:40:33"}, "observed_after"),
+    (trunk_mod, {"observed_after": "soon"}, "observed_after"),
+    (trunk_mod, {"poll_interval": float("nan")}, "poll_interval"),
+    (info_mod, {"request_timeout": float("inf")}, "request_timeout"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_input_fails_before_any_request(module, args, field, capsys, no_network, monkeypatch):
     monkeypatch.delenv("GENESYS_CLOUD_CLIENT_SECRET", raising=False)
     res = _run(module, {**CONN, **args}, capsys)
     assert res["failed"] is True and res["msg"].startswith(f"{field}:"), res
-    assert "Traceback" not in json.dumps(res)
+    assert "Traceback" not in json.dumps(res) and res.get("exception") in (None, "(traceback unavailable)")
 
 
 def chain_pem() -> str:
@@ -357,3 +366,65 @@ def test_observed_after_now_is_the_start_of_the_task_in_every_round(clock, monke
     points = {a["observed_after"] for a in seen}
     assert len(seen) >= 2 and len(points) == 1 and "now" not in points
     assert res["all_up"] is False and res["trunks"][0]["fresh"] is False
+
+
+# -- genesys_edge_certificate through the shared gate (issue 10) ------------------------------------------------
+def _ca_pem(days_from=0, days_to=1, ca=True, with_key=False):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Gate test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now + datetime.timedelta(days=days_from))
+            .not_valid_after(now + datetime.timedelta(days=days_to))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    text = cert.public_bytes(serialization.Encoding.PEM).decode()
+    if with_key:
+        text += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()).decode()
+    return text
+
+
+@pytest.mark.parametrize("certificate,words", [
+    (_ca_pem(with_key=True), "private key material"),
+    (_ca_pem(-30, -1), "expired on"),
+    (_ca_pem(2, 30), "is not valid before"),
+    (_ca_pem(ca=False), "is a leaf (end-entity) certificate"),
+    ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "is not a valid X.509 certificate"),
+], ids=["key", "expired", "not-yet-valid", "leaf", "garbage"])
+def test_edge_certificate_refuses_bad_material_before_any_request(certificate, words, capsys, no_network):
+    res = _run(cert_mod, {**CONN, "certificate": certificate}, capsys)
+    assert res["failed"] is True and res["msg"].startswith("certificate: ") and words in res["msg"], res["msg"]
+    out = json.dumps(res)
+    assert "PRIVATE KEY" not in out and "MHcCAQEE" not in out  # never the key, not even in the invocation
+
+
+@pytest.fixture
+def warned(monkeypatch):
+    """What the module passes to module.warn() (recorded here: once controller code is imported in this process,
+    ansible-core sends module warnings to the display instead of the result)."""
+    seen: list[str] = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, msg, **kw: seen.append(msg))
+    return seen
+
+
+def test_expired_ca_allowed_explicitly_is_warned(capsys, monkeypatch, warned):
+    fake = FakeClient([{"id": "m", "name": "Managed", "type": "MANAGED", "services": ["SIP"], "certificate": ""}])
+    monkeypatch.setattr(cert_mod, "client_from_params", lambda p, u: fake)
+    res = _run(cert_mod, {**CONN, "certificate": _ca_pem(-30, -1), "allow_expired_ca": True}, capsys, check=True)
+    assert res["changed"] is True and [a["action"] for a in res["authorities"]] == ["create"]
+    assert len(warned) == 1 and "expired on" in warned[0] and "allow_expired_ca=true" in warned[0]
+
+
+def test_an_expired_ca_can_always_be_removed(capsys, monkeypatch, warned):
+    old = _ca_pem(-30, -1)
+    fake = FakeClient([{"id": "r", "name": "Old", "type": "REMOTE", "services": ["SIP"], "certificate": old}])
+    monkeypatch.setattr(cert_mod, "client_from_params", lambda p, u: fake)
+    res = _run(cert_mod, {**CONN, "certificate": old, "state": "absent"}, capsys, check=True)
+    assert res["changed"] is True and [a["action"] for a in res["authorities"]] == ["delete"]
+    assert warned == []

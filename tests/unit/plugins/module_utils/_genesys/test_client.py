@@ -17,6 +17,7 @@ import pytest
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
     ApiError,
     AuthenticationFailure,
+    ByocError,
     InputError,
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._genesys import client as C
@@ -228,7 +229,7 @@ def test_error_fields():
     assert C.error_fields('{"error":"invalid_client","description":"d"}') == {"code": "invalid_client",
                                                                               "message": "d"}
     assert C.error_fields("") == {}
-    assert C.error_fields("<html>") == {"message": "<html>"}
+    assert C.error_fields("<html>") == {"message": "an answer that is not JSON (6 bytes)"}
 
 
 def test_long_retry_after_within_the_cap_uses_the_injected_sleep(tmp_path):
@@ -270,3 +271,114 @@ def test_sdk_falls_back_to_the_normal_import(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok") and int(out.stdout.split()[1]) > 1000  # the eager import loaded every model
+
+
+# -- issue 10: no request header or body in any error text; ca_path and credentials checked first --------------
+SECRET = "Zq8-very-secret-Value"
+BASIC = __import__("base64").b64encode(f"cid:{SECRET}".encode()).decode()
+
+
+class EchoPool(FakePool):
+    """A server (or a proxy in front of it) that echoes the request's Authorization header in its error answers."""
+
+    def __init__(self, script, token_status=200, token_body=None):
+        super().__init__(script)
+        self.token_status = token_status
+        self.token_body = token_body
+
+    def request(self, method, url, body=None, headers=None, redirect=False):
+        auth = (headers or {}).get("Authorization", "")
+        if urlsplit(url).path == "/oauth/token" and self.token_status != 200:
+            self.seen.append((method, "/oauth/token", auth))
+            raw = Raw(self.token_status)
+            raw.data = (self.token_body or "").replace("{auth}", auth).encode()
+            return raw
+        if urlsplit(url).path == "/oauth/token" and self.token_body is not None:
+            raw = Raw(200)
+            raw.data = self.token_body.encode()
+            return raw
+        reply = super().request(method, url, body, headers, redirect)
+        if isinstance(reply.data, bytes):
+            reply.data = reply.data.replace(b"{auth}", auth.encode())
+        return reply
+
+
+def _echo_client(tmp_path, script, **kw):
+    cli = C.GenesysClient("https://127.0.0.1:1", "cid", SECRET, token_cache_dir=str(tmp_path / "tok"),
+                          sleep=lambda s: None)
+    cli._pool = EchoPool(script, **kw)
+    return cli
+
+
+def _all_text(exc) -> str:
+    return exc.msg + json.dumps(exc.details, default=str)
+
+
+@pytest.mark.parametrize("reply", [
+    Raw(400, {"message": "Malformed header Authorization: {auth}", "code": "bad.request"}),
+    Raw(400, {"message": "Malformed header Authorization: {auth}", "code": "bad.request", "contextId": "{auth}"}),
+    Raw(429, {"message": "slow down, {auth}"}, {"Retry-After": "999"}),
+])
+def test_api_errors_never_carry_the_authorization_header(tmp_path, reply):
+    cli = _echo_client(tmp_path, [reply])
+    with pytest.raises(ByocError) as err:
+        cli.call("TelephonyProvidersEdgeApi", "get_telephony_providers_edges_certificateauthorities")
+    text = _all_text(err.value)
+    assert "tok1" not in text and "Bearer ********" in text, text
+
+
+def test_a_non_json_error_page_is_not_quoted(tmp_path):
+    page = Raw(502)
+    page.data = b"<html><pre>GET /api/v2 HTTP/1.1\r\nAuthorization: {auth}\r\nUser-Agent: x</pre></html>"
+    cli = _echo_client(tmp_path, [page] * 4)
+    with pytest.raises(ByocError) as err:
+        cli.call("TelephonyProvidersEdgeApi", "get_telephony_providers_edges_certificateauthorities")
+    text = _all_text(err.value)
+    assert "tok1" not in text and "User-Agent" not in text and "not JSON" in text, text
+
+
+def test_login_errors_never_carry_the_basic_credential_or_the_secret(tmp_path):
+    body = json.dumps({"error": "invalid_client", "description": f"bad client {{auth}} with secret {SECRET}"})
+    cli = _echo_client(tmp_path, [], token_status=401, token_body=body)
+    with pytest.raises(AuthenticationFailure) as err:
+        cli.connect()
+    text = _all_text(err.value)
+    assert BASIC not in text and SECRET not in text and "Basic ********" in text, text
+
+
+@pytest.mark.parametrize("answer", ["<html>login page</html>", "{}", "[]"])
+def test_a_token_answer_without_a_token_is_a_clear_error(tmp_path, answer):
+    cli = _echo_client(tmp_path, [], token_body=answer)
+    with pytest.raises(ApiError, match="without a readable access_token") as err:
+        cli.connect()
+    assert "login page" not in err.value.msg
+
+
+def test_scrub_patterns():
+    assert C.scrub("Authorization: Bearer abc.def-123", ()) == "Authorization: Bearer ********"
+    assert C.scrub("authorization=basic%20Y2lkOnNlY3JldA==", ()) == "authorization=basic ********"
+    assert C.scrub(f"x {SECRET} y", [SECRET, None, ""]) == "x ******** y"
+
+
+@pytest.mark.parametrize("setup,words", [
+    (lambda d: str(d / "missing.pem"), "does not exist"),
+    (lambda d: str(d), "is a directory"),
+    (lambda d: (d / "junk.pem").write_text("not a certificate") and str(d / "junk.pem"), "no usable PEM CA"),
+])
+def test_ca_path_problems_are_input_errors(tmp_path, setup, words):
+    path = setup(tmp_path)
+    with pytest.raises(InputError, match=words) as err:
+        C.ca_context(path)
+    assert err.value.field == "ca_path"
+
+
+@pytest.mark.parametrize("cid,secret,field", [
+    ("cid", "s\u00e9cret-value", "client_secret"),
+    ("cid", "secret-value\x00", "client_secret"),
+    ("c:id", "secret-value", "client_id"),
+    ("cid\n", "secret-value", "client_id"),
+])
+def test_credentials_that_cannot_be_sent_are_refused_without_echo(cid, secret, field):
+    with pytest.raises(InputError) as err:
+        C.check_credentials(cid, secret)
+    assert err.value.field == field and secret not in err.value.msg

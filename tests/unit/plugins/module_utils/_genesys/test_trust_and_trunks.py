@@ -68,7 +68,7 @@ def test_bad_pem_names_the_field(text):
 
 
 def test_leaf_is_refused():
-    with pytest.raises(InputError, match="not a CA certificate"):
+    with pytest.raises(InputError, match="is a leaf"):
         trust.desired_authorities(pem(LEAF[0]), "certificate", None, ["SIP"])
 
 
@@ -165,3 +165,52 @@ def test_select_by_id_name_address_and_unmatched():
 def test_progress_line():
     states = [T.health(trunk("1", "A", "b")), T.health(trunk("2", "B", "b", connected=False))]
     assert T.progress_line(3, 12.2, states) == "poll 3 at 12s: 1/2 trunks up; down: B on Edge 1"
+
+
+# -- the shared gate (issue 10) ---------------------------------------------------------------------------------
+def _dated(cn, days_from, days_to, ca=True):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now + datetime.timedelta(days=days_from))
+            .not_valid_after(now + datetime.timedelta(days=days_to))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+EXPIRED = _dated("Old CA", -30, -1)
+FUTURE = _dated("Future CA", 2, 30)
+
+
+def key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("ca", [EXPIRED, FUTURE], ids=["expired", "not-yet-valid"])
+def test_out_of_date_ca_refused_unless_allowed_then_warned(ca):
+    with pytest.raises(InputError, match="allow_expired_ca=true") as err:
+        trust.desired_authorities(pem(ROOT[0]) + pem(ca[0]), "certificate", None, ["SIP"])
+    assert err.value.field == "certificate" and "certificate 2 of 2" in err.value.msg
+    warnings: list[str] = []
+    got = trust.desired_authorities(pem(ROOT[0]) + pem(ca[0]), "certificate", None, ["SIP"], allow_expired=True,
+                                    warnings=warnings)
+    assert [d["fingerprint"] for d in got] == [fp(ROOT[0]), fp(ca[0])]
+    assert len(warnings) == 1 and warnings[0].startswith("certificate: certificate 2 of 2") and ca[0].subject.rfc4514_string() in warnings[0]
+
+
+def test_key_material_in_the_certificate_is_refused_and_never_echoed():
+    text = pem(ROOT[0]) + key_pem(ROOT[1])
+    body = key_pem(ROOT[1]).splitlines()[1]
+    with pytest.raises(InputError, match="private key material") as err:
+        trust.desired_authorities(text, "certificate", None, ["SIP"])
+    assert err.value.field == "certificate" and body not in err.value.msg and "PRIVATE KEY" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", [pem(ROOT[0]) + pem(LEAF[0]), pem(LEAF[0]) + pem(ROOT[0])])
+def test_a_leaf_anywhere_in_the_chain_is_refused(text):
+    with pytest.raises(InputError, match="is a leaf") as err:
+        trust.desired_authorities(text, "certificate", None, ["SIP"])
+    assert err.value.field == "certificate"
