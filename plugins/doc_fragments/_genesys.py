@@ -31,7 +31,8 @@ options:
     type: str
   client_secret:
     description:
-      - The OAuth client secret.
+      - The OAuth client secret. It is sent in an HTTP Basic header, so it must be printable ASCII; surrounding
+        whitespace is removed.
       - If not set, the value of the E(GENESYS_CLOUD_CLIENT_SECRET) environment variable is used.
     type: str
   validate_certs:
@@ -42,6 +43,7 @@ options:
   ca_path:
     description:
       - A PEM CA bundle to verify the API's certificate with, instead of the system's trust store.
+      - A file that does not exist, a directory, or a file without a PEM certificate is refused before any request.
     type: path
   token_cache:
     description:

@@ -445,6 +445,21 @@ def test_trunk_metrics_endpoint_follows_the_reference(genesys):
     observed = {t["id"]: t["observed"] for t in genesys.state()["trunks"]}
     assert all(m["eventTime"] == observed[m["trunk"]["id"]] for m in body)
     assert all(set(m) >= {"eventTime", "trunk", "logicalInterface", "calls", "qos"} for m in body)
+    # The SDK's own model (response_type list[TrunkMetrics]) keeps every field, eventTime as the same instant.
+    import tempfile
+
+    saved = os.environ.get("HOME")
+    with tempfile.TemporaryDirectory() as empty:
+        os.environ["HOME"] = empty  # never read ~/.genesyscloudpython (genesys-cloud-api.md §4.4)
+        try:
+            import PureCloudPlatformClientV2 as sdk
+        finally:
+            os.environ.update({"HOME": saved} if saved is not None else {})
+    client = sdk.ApiClient()
+    back = client.sanitize_for_serialization(client._ApiClient__deserialize(body, "list[TrunkMetrics]"))
+    assert [{k: v for k, v in m.items() if k != "eventTime"} for m in back] == \
+        [{k: v for k, v in m.items() if k != "eventTime"} for m in body]
+    assert all(wire_time(b["eventTime"]) == wire_time(m["eventTime"]) for b, m in zip(body, back))
     status, body = genesys.api("GET", METRICS)
     assert status == 400 and body["code"] == "bad.request" and body["details"][0]["fieldName"] == "trunkIds"
     status, body = genesys.api("GET", f"{METRICS}?trunkIds={ids[0]},00000000-0000-0000-0000-000000000000")
