@@ -357,3 +357,161 @@ def test_key_mismatch_is_refused(core, ca, run_module):
     _other, other_key = issue(ca, ["other.example.test"])
     res = run_module("ribbon_certificate", base_args(core, certificate=pem(cert), private_key=key_pem(other_key)))
     assert res.get("failed") is True and res["msg"].startswith("private_key:"), res
+
+
+# ------------------------------------------------------------------------------------------------ issue 9 section 5, issue 10
+def node_files(core) -> dict:
+    """File name -> sha256 per node, read from each node's SFTP root by the emulator (its /_control/state)."""
+    return {n["name"]: dict(n["files"]) for n in control(core, "state")["nodes"]}
+
+
+def device_requests_since(core, before: int) -> list:
+    return [r for r in control(core, "requests")[before:] if not r[1].startswith("/_control/")]
+
+
+def test_rollback_is_idempotent_and_previous_is_returned_on_every_run(core, ca, run_module):
+    """Before the fix: a second rollback flipped back to the newest object (changed=True every run), and a run
+    that changed nothing returned previous: null."""
+    ensure_healthy(core)
+    ca_pem = pem(ca[0])
+    older, older_key = issue(ca, [core["sip_tls"]["server_name"]], days=40)
+    newer, newer_key = issue(ca, [core["sip_tls"]["server_name"]], days=41)
+    first = run_module("ribbon_certificate", base_args(core, certificate=pem(older), private_key=key_pem(older_key),
+                                                       ca_certificates=[ca_pem], name_prefix="idem"))
+    assert first["changed"] is True and not first.get("failed"), first
+    args = base_args(core, certificate=pem(newer), private_key=key_pem(newer_key), ca_certificates=[ca_pem],
+                     name_prefix="idem")
+    second = run_module("ribbon_certificate", args)
+    assert second["changed"] is True and second["previous"] == first["certificate_name"], second
+    noop = run_module("ribbon_certificate", args)
+    assert noop["changed"] is False and noop["previous"] == first["certificate_name"], noop
+    check = run_module("ribbon_certificate", args, check=True)
+    assert check["changed"] is False and check["previous"] == first["certificate_name"], check
+
+    rb_args = base_args(core, state="rollback", name_prefix="idem")
+    rb = run_module("ribbon_certificate", rb_args)
+    assert rb["changed"] is True and rb["certificate_name"] == first["certificate_name"], rb
+    assert control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"] == first["certificate_name"]
+    assert served(core, ca_pem)["peer_sha256"] == sha(older)
+    for _ in range(2):  # and again: nothing changes, the same certificate is served
+        again = run_module("ribbon_certificate", rb_args)
+        assert again["changed"] is False and again["certificate_name"] == first["certificate_name"], again
+        assert control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"] == first["certificate_name"]
+        assert served(core, ca_pem)["peer_sha256"] == sha(older)
+    # forward again with state=present: only the profile moves
+    fwd = run_module("ribbon_certificate", args)
+    assert fwd["changed"] is True and fwd["uploaded_to"] == [] and fwd["previous"] == first["certificate_name"], fwd
+    assert served(core, ca_pem)["peer_sha256"] == sha(newer)
+
+
+@pytest.mark.parametrize("prefix", ["..", "bÿoc", "a..b"])
+def test_a_name_the_device_refuses_is_refused_before_any_upload(core, ca, run_module, prefix):
+    """Before the fix: '..' and non-ASCII letters passed the local check, the PKCS#12 (with the key) and the CA file
+    went to both nodes, and only then did the REST API refuse the object name."""
+    ensure_healthy(core)
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]], days=42)
+    files0 = node_files(core)
+    before = len(control(core, "requests"))
+    res = run_module("ribbon_certificate", base_args(core, certificate=pem(cert), private_key=key_pem(key),
+                                                     ca_certificates=[pem(ca[0])], name_prefix=prefix))
+    assert res.get("failed") is True and res["msg"].startswith("name_prefix:"), res
+    assert "Traceback" not in res["_stdout"]
+    assert node_files(core) == files0  # nothing landed on either node
+    assert device_requests_since(core, before) == []
+
+
+def test_failed_upload_to_node_b_leaves_nothing_on_node_a(core, ca, run_module):
+    """Before the fix: node a kept the PKCS#12 (with the key) and the CA file, and the message did not say so."""
+    ensure_healthy(core)
+    new_ca = make_ca("Ribbon Core half-written CA")
+    cert, key = issue(new_ca, [core["sip_tls"]["server_name"]], days=43)
+    files0 = node_files(core)
+    bound0 = control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"]
+    try:
+        control(core, "sftp", {"node": "b", "down": False, "readonly": True})
+        res = run_module("ribbon_certificate", base_args(core, certificate=pem(cert), private_key=key_pem(key),
+                                                         ca_certificates=[pem(new_ca[0])], name_prefix="half"))
+    finally:
+        control(core, "sftp", {"node": "b", "down": False, "readonly": False})
+    assert res.get("failed") is True and "node b" in res["msg"], res
+    assert "removed again" in res["msg"] and "on node a" in res["msg"], res["msg"]
+    assert res["left_behind"] == [] and len(res["cleaned_up"]) == 2, res
+    assert node_files(core) == files0
+    st = control(core, "state")
+    assert st["profiles"]["defaultTlsProfile"]["serverCertName"] == bound0
+    assert not any(n.startswith("half-") for n in st["certificates"])
+
+
+@pytest.mark.parametrize("fault", [
+    {"method": "PUT", "path": r"/certificate/half-ca-", "message": "remote certificate refused"},
+    {"method": "PUT", "path": r"/certificate/half-\d{8}-", "message": "local certificate refused"},
+    {"method": "PATCH", "path": r"/tlsProfile/", "message": "profile refused"},
+])
+def test_rest_failure_after_upload_removes_files_and_objects(core, run_module, fault):
+    ensure_healthy(core)
+    new_ca = make_ca("Ribbon Core REST fault CA")
+    cert, key = issue(new_ca, [core["sip_tls"]["server_name"]], days=44)
+    files0 = node_files(core)
+    st0 = control(core, "state")
+    control(core, "fault", fault)
+    res = run_module("ribbon_certificate", base_args(core, certificate=pem(cert), private_key=key_pem(key),
+                                                     ca_certificates=[pem(new_ca[0])], name_prefix="half"))
+    assert res.get("failed") is True and fault["message"] in res["msg"], res
+    assert "removed again" in res["msg"] and res["left_behind"] == [], res
+    assert node_files(core) == files0  # the PKCS#12 and the CA file are gone from both nodes
+    st = control(core, "state")
+    assert st["certificates"] == st0["certificates"] and st["profiles"] == st0["profiles"]
+
+
+@pytest.mark.parametrize("case", ["expired_leaf", "ca_as_leaf", "leaf_in_ca_certificates", "expired_ca"])
+def test_the_gate_refuses_what_the_device_should_never_get(core, ca, run_module, case):
+    """Before the fix SBC Core bound an expired leaf and a CA given as the server certificate, and installed a leaf
+    from ca_certificates as a remote CA object. Now: refused naming the field, no request reaches the device."""
+    ensure_healthy(core)
+    name = core["sip_tls"]["server_name"]
+    cert, key = issue(ca, [name], days=45)
+    args = base_args(core, certificate=pem(cert), private_key=key_pem(key), ca_certificates=[pem(ca[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if case == "expired_leaf":
+        ekey = ec.generate_private_key(ec.SECP256R1())
+        old = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+               .issuer_name(ca[0].subject).public_key(ekey.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=20)).not_valid_after(now - datetime.timedelta(days=1))
+               .sign(ca[1], hashes.SHA256()))
+        args.update(certificate=pem(old), private_key=key_pem(ekey))
+        field = "certificate"
+    elif case == "ca_as_leaf":
+        args.update(certificate=pem(ca[0]), private_key=key_pem(ca[1]))
+        field = "certificate"
+    elif case == "leaf_in_ca_certificates":
+        other, _k = issue(ca, ["other.example.test"])
+        args.update(ca_certificates=[pem(other)])
+        field = "ca_certificates[0]"
+    else:
+        rkey = ec.generate_private_key(ec.SECP256R1())
+        rname = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Expired root")])
+        old_root = (x509.CertificateBuilder().subject_name(rname).issuer_name(rname).public_key(rkey.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=20))
+                    .not_valid_after(now - datetime.timedelta(days=1))
+                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                    .sign(rkey, hashes.SHA256()))
+        args.update(ca_certificates=[pem(ca[0]), pem(old_root)])
+        field = "ca_certificates[1]"
+    files0 = node_files(core)
+    before = len(control(core, "requests"))
+    res = run_module("ribbon_certificate", args)
+    assert res.get("failed") is True and res["msg"].startswith(f"{field}:"), res
+    assert "Traceback" not in res["_stdout"]
+    assert device_requests_since(core, before) == [] and node_files(core) == files0
+    if case == "expired_ca":  # allowed explicitly: installed, with a warning naming it
+        res = run_module("ribbon_certificate", dict(args, allow_expired_ca=True))
+        assert res["changed"] is True and not res.get("failed"), res
+        assert any("ca_certificates[1]" in w for w in res.get("warnings", [])), res
+        assert "Expired root" in res["_stdout"]
+
+
+def test_401_names_user_name_and_password_and_the_url(core, run_module):
+    res = run_module("ribbon_certificate_info", dict(info_args(core), password="wrong-password-x"))
+    assert res.get("failed") is True, res
+    assert "user name and password" in res["msg"] and core["api_url"] in res["msg"], res["msg"]
+    assert "API key" not in res["msg"] and "wrong-password-x" not in res["_stdout"]

@@ -225,7 +225,24 @@ def build(state: CoreState, cfg: dict) -> tuple[Router, callable]:
             ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip()
             if ctype != YANG:  # sbc-apis.md B1: XML bodies of type application/vnd.yang.data+xml
                 return errors(415, "malformed-message", req.path, f"unsupported Content-Type {ctype or '(none)'}")
+        with state.lock:
+            for f in list(faults):  # test-only (POST /_control/fault): a ConfD <errors> answer, sbc-apis.md B1
+                if f["method"] == req.method and re.search(f["path"], req.path):
+                    f["times"] -= 1
+                    if f["times"] <= 0:
+                        faults.remove(f)
+                    return errors(f["status"], "invalid-value", req.path, f["message"])
         return None
+
+    faults: list[dict] = []
+
+    @r.route("POST", "/_control/fault")
+    def c_fault(req):
+        body = req.json() or {}
+        with state.lock:
+            faults.append({"method": body.get("method", "PUT"), "path": body["path"], "times": int(body.get("times", 1)),
+                           "status": int(body.get("status", 400)), "message": body.get("message", "injected fault")})
+            return Reply.json({"faults": faults})
 
     def cert_el(obj: dict) -> ET.Element:
         # passPhrase is write-only here (a secret is never echoed back; stricter, UNCONFIRMED)
