@@ -25,7 +25,7 @@ import dns.query
 import dns.rdatatype
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 
 from byoc_harness import REPO, ansible_env, run_playbook  # noqa: E402  (on sys.path via conftest)
@@ -492,3 +492,94 @@ def test_lost_replacement_is_ordered_again_without_replaces(lab, run_module, tmp
     order = order_on_server(run_module, role, tmp_path, after["last_order_url"])
     assert not order.get("replaces"), order
     verify_chain(after["current"]["fullchain"], role.roots(), ["lost1.example.test"])
+
+
+def test_deploy_step_gets_key_chain_and_root_with_store_module_defaults(lab, run_module, tmp_path):
+    """issue 9 §5. With ``module_defaults`` for the store group around the role (this used to stop the role at
+    the renewal decision with "Unsupported parameters"), the role hands the deploy step the certificate, chain
+    and the root fetched where Pebble publishes it (management ``/roots/0``) in certificate_issue_result, and the
+    key in certificate_issue_private_key: a post-task uses them with no store read, passphrase or export dir.
+    Nothing of the key is printed, even with the whole result dumped at -v."""
+    acme = lab.part("pebble")
+    role = Role(lab, tmp_path, "pebble", "g-deliver", ["deliver1.example.test"], certificate_issue_acme_profile="default",
+                certificate_issue_acme_root_url=f"{acme['management']}/roots/0")
+    deployed = tmp_path / "deployed.key"
+    result_file = tmp_path / "deliver.json"
+    play = tmp_path / "deliver.yml"
+    play.write_text(f"""- hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/byoc.certificates.store:
+      path: {role.store}
+      passphrase: "{{{{ lookup('ansible.builtin.env', 'BYOC_STORE_PASSPHRASE') }}}}"
+  roles:
+    - role: byoc.certificates.certificate_issue
+  post_tasks:
+    - name: The deploy step as a user writes it
+      ansible.builtin.copy:
+        content: "{{{{ certificate_issue_private_key }}}}"
+        dest: {deployed}
+        mode: "0600"
+      no_log: true
+    - name: A user prints the whole result
+      ansible.builtin.debug:
+        var: certificate_issue_result
+    - name: Save the outcome for the test
+      ansible.builtin.copy:
+        content: "{{{{ certificate_issue_result | to_nice_json }}}}"
+        dest: {result_file}
+        mode: "0600"
+      changed_when: false
+""")
+
+    def run(**overrides):
+        vars_file = tmp_path / "vars.json"
+        vars_file.write_text(json.dumps({**role.vars, **overrides}))
+        env = ansible_env({"BYOC_STORE_PASSPHRASE": PASSPHRASE})
+        env["ANSIBLE_STDOUT_CALLBACK"] = "default"
+        return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(play),
+                               "-e", f"@{vars_file}", "-v"], capture_output=True, text=True, env=env, timeout=900,
+                              cwd=REPO, check=False)
+
+    count = role.order_count()
+    proc = run()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert "Unsupported parameters" not in out
+    assert role.order_count() == count + 1
+    result = json.loads(result_file.read_text())
+    # the root is the one Pebble publishes now (fetched here independently), and the chain leads to it
+    pebble_root = role.roots()[0]
+    root = x509.load_pem_x509_certificate(result["root"].encode())
+    assert root.fingerprint(hashes.SHA256()) == pebble_root.fingerprint(hashes.SHA256())
+    leaf = verify_chain(result["fullchain"], [root], ["deliver1.example.test"])
+    assert result["certificate"].strip() == leaf.public_bytes(serialization.Encoding.PEM).decode().strip()
+    assert result["private_key_fact"] == "certificate_issue_private_key"
+    assert "PRIVATE KEY" not in json.dumps(result) and "privatekey" not in result["current"]
+    # the store keeps the root with the material (for rollback too)
+    stored = role.stored(run_module)
+    assert stored["current"]["root_fingerprint"] == pebble_root.fingerprint(hashes.SHA256()).hex()
+    # the deploy step got the key that belongs to the certificate
+    key = serialization.load_pem_private_key(deployed.read_bytes(), None)
+    assert key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == \
+        leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    body = [line for line in deployed.read_text().splitlines() if "-----" not in line]
+    assert body and not [line for line in body if line in out], "the private key was printed"
+    assert "PRIVATE KEY-----" not in out
+
+    # a root file that does not anchor the chain (the lab's listener CA) is refused, naming the option; no order
+    wrong = tmp_path / "wrong-root.pem"
+    wrong.write_text(Path(lab.ca_file).read_text())
+    bad = run(certificate_issue_acme_root_file=str(wrong))
+    assert bad.returncode != 0 and "root: the chain from the leaf" in bad.stdout and "does not lead" in bad.stdout, \
+        bad.stdout[-4000:]
+    assert role.order_count() == count + 1
+    # the right root as a file (the general answer): nothing changes, nothing is ordered
+    right = tmp_path / "root.pem"
+    right.write_text(result["root"])
+    again = run(certificate_issue_acme_root_file=str(right))
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0 ", again.stdout), again.stdout[-1500:]
+    assert json.loads(result_file.read_text())["renewed"] is False
+    assert role.order_count() == count + 1
