@@ -323,3 +323,68 @@ def test_device_key_custody_end_to_end_with_acme(lab, edge, run_module):
 
     again = run_module("ribbon_certificate", args)
     assert again["changed"] is False, again
+
+
+# ------------------------------------------------------------------------------------------------ issue 9 section 5, issue 10
+def test_previous_is_returned_on_a_run_that_changes_nothing(edge, run_module):
+    """Before the fix a run that changed nothing returned previous: null, so a caller lost the rollback target."""
+    root = make_ca(f"Edge previous root {secrets.token_hex(3)}")
+    cert, key = issue(root, [edge["sip_tls"]["server_name"]], days=30)
+    args = args_for(edge, certificate=pem(cert), private_key=key_pem(key), ca_certificates=[pem(root[0])])
+    was = control(edge, "state")["certificates"]["1"]["fingerprint"]
+    first = run_module("ribbon_certificate", args)
+    assert first["changed"] is True and first["previous"] == was, first
+    st = control(edge, "state")
+    assert st["certificates"]["1"]["fingerprint"] == sha(cert)
+    assert was in st["certificates"]["1"]["name"] and len(st["certificates"]["1"]["name"]) <= 80  # C3: max 80
+    again = run_module("ribbon_certificate", args)
+    assert again["changed"] is False and again["previous"] == was, again
+    check = run_module("ribbon_certificate", args, check=True)
+    assert check["changed"] is False and check["previous"] == was, check
+    assert served(edge, pem(root[0]))["peer_sha256"] == sha(cert)
+
+
+@pytest.mark.parametrize("custody", ["external", "device"])
+def test_an_expired_leaf_is_refused_before_the_device(edge, run_module, custody):
+    """Before the fix SBC Edge imported an expired leaf into slot 1 (AudioCodes refused the same input)."""
+    root = make_ca(f"Edge expired-leaf root {secrets.token_hex(3)}")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, edge["sip_tls"]["server_name"])]))
+           .issuer_name(root[0].subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+           .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now - datetime.timedelta(days=1))
+           .sign(root[1], hashes.SHA256()))
+    args = args_for(edge, certificate=pem(old), key_custody=custody, ca_certificates=[pem(root[0])])
+    if custody == "external":
+        args["private_key"] = key_pem(key)
+    st0 = control(edge, "state")
+    before = len(control(edge, "requests"))
+    res = run_module("ribbon_certificate", args)
+    assert res.get("failed") is True and res["msg"].startswith("certificate:") and "expired" in res["msg"], res
+    assert "Traceback" not in res["_stdout"]
+    assert [r for r in control(edge, "requests")[before:] if not r[1].startswith("/_control/")] == []
+    assert control(edge, "state")["certificates"] == st0["certificates"]
+
+
+def test_an_expired_ca_needs_allow_expired_ca(edge, run_module):
+    live = make_ca(f"Edge live root {secrets.token_hex(3)}")
+    rkey = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rname = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Edge expired root {secrets.token_hex(3)}")])
+    old_root = (x509.CertificateBuilder().subject_name(rname).issuer_name(rname).public_key(rkey.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=30))
+                .not_valid_after(now - datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(rkey, hashes.SHA256()))
+    cert, key = issue(live, [edge["sip_tls"]["server_name"]], days=31)
+    args = args_for(edge, certificate=pem(cert), private_key=key_pem(key),
+                    ca_certificates=[pem(live[0]), pem(old_root)])
+    st0 = control(edge, "state")
+    res = run_module("ribbon_certificate", args)
+    assert res.get("failed") is True and res["msg"].startswith("ca_certificates[1]:"), res
+    assert control(edge, "state")["certificates"] == st0["certificates"]
+    res = run_module("ribbon_certificate", dict(args, allow_expired_ca=True))
+    assert res["changed"] is True and not res.get("failed"), res
+    assert any("ca_certificates[1]" in w for w in res.get("warnings", [])), res
+    assert sha(old_root) in [c["fingerprint"] for c in control(edge, "state")["certificates"].values()]
