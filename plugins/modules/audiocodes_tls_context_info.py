@@ -117,6 +117,25 @@ contexts:
       description: Proxy Sets that use this context.
       type: list
       elements: str
+sip_interfaces:
+  description:
+    - Every SIP Interface, with the TLS context it uses and its TLS mutual authentication setting (column
+      C(TLSMutualAuthentication)). With mutual authentication on, the device verifies the peer's client
+      certificate (for a Genesys Edge, signed by the org's MANAGED CA) against that context's trusted roots.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The SIP Interface's name.
+      type: str
+    tls_context:
+      description: The name of the TLS context it uses (C(default) when none is set).
+      type: str
+    mutual_authentication:
+      description: The C(TLSMutualAuthentication) value as the device reports it (C(1) on, C(0) off); null when
+        the device's INI file has no such column.
+      type: int
 status:
   description: Device status.
   returned: always

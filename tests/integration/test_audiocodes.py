@@ -31,9 +31,10 @@ SBC_NAME = "sbc1.byoc-lab.test"
 def _cert(cn, key, issuer=None, issuer_key=None, ca=False, sans=None, days=30):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.datetime.now(datetime.timezone.utc)
+    start = now - (datetime.timedelta(minutes=5) if days > 0 else datetime.timedelta(days=2))
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+               .not_valid_before(start).not_valid_after(now + datetime.timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
@@ -63,8 +64,16 @@ class Pki:
         self.leaf1 = _cert(SBC_NAME, self.key1, self.inter, self.inter_key, sans=[SBC_NAME])
         self.key2 = ec.generate_private_key(ec.SECP384R1())
         self.leaf2 = _cert(SBC_NAME, self.key2, self.inter, self.inter_key, sans=[SBC_NAME, "sbc-b.byoc-lab.test"])
-        genesys_key = ec.generate_private_key(ec.SECP256R1())
-        self.genesys_ca = _cert("Genesys Cloud Managed CA (test)", genesys_key, ca=True)
+        self.genesys_key = ec.generate_private_key(ec.SECP256R1())
+        self.genesys_ca = _cert("Genesys Cloud Managed CA (test)", self.genesys_key, ca=True)
+        # What an Edge presents to an SBC with mutual authentication: a client certificate from the MANAGED CA.
+        self.edge_key = ec.generate_private_key(ec.SECP256R1())
+        self.edge = _cert("edge-1.genesys.test", self.edge_key, self.genesys_ca, self.genesys_key)
+        self.key3 = ec.generate_private_key(ec.SECP256R1())
+        self.leaf3 = _cert(SBC_NAME, self.key3, self.inter, self.inter_key, sans=[SBC_NAME])
+        old_key = ec.generate_private_key(ec.SECP256R1())
+        self.expired_ca = _cert("Expired CA", old_key, ca=True, days=-1)
+        self.expired_leaf = _cert(SBC_NAME, self.key1, self.inter, self.inter_key, sans=[SBC_NAME], days=-1)
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +109,18 @@ def writes(dev) -> list[dict]:
     return [r for r in api_requests(dev) if r["method"] in ("PUT", "POST")]
 
 
-def probe(dev, pki):
+def probe(dev, pki, client=True):
     """Real TLS handshake + SIP OPTIONS, trusting only the test root: succeeds only if the device sends the
-    intermediate and the leaf chains to the root for SBC_NAME."""
+    intermediate and the leaf chains to the root for SBC_NAME. A device with mutual authentication on
+    (``mediant-ha``) gets the Edge's client certificate from the test MANAGED CA, as a Genesys Edge presents."""
+    extra = {}
+    if client and dev.get("mutual_auth"):
+        extra = {"client_chain_pem": _pem(pki.edge),
+                 "client_key_pem": pki.edge_key.private_bytes(serialization.Encoding.PEM,
+                                                              serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()).decode()}
     return sip_options_probe(dev["sip_tls"]["host"], dev["sip_tls"]["port"], cadata=_pem(pki.root),
-                             server_name=SBC_NAME)
+                             server_name=SBC_NAME, **extra)
 
 
 @pytest.fixture(autouse=True)
@@ -188,8 +204,8 @@ def test_check_mode_then_apply_then_idempotent_with_diff(devices, pki, run_modul
     checked = run_module("audiocodes_tls_context", args, check=True, diff=True)
     assert checked["changed"] and not checked.get("failed"), checked
     assert checked["context"]["created"]
-    assert checked["diff"]["before"]["certificate"] is None
-    assert checked["diff"]["after"]["certificate"]["fingerprint_sha256"] == _fp(pki.leaf1)
+    assert "1" not in checked["diff"]["before"]["contexts"]
+    assert checked["diff"]["after"]["contexts"]["1"]["certificate"]["fingerprint_sha256"] == _fp(pki.leaf1)
     assert checked["diff"]["after"]["sip_interfaces"]["SIPInterface_0"] == "BYOC"
     assert writes(dev) == []                       # nothing written in check mode
     assert "1" not in state(dev)["units"][0]["running"]["contexts"]
@@ -220,8 +236,9 @@ def test_rotation_to_a_new_key_and_certificate(devices, pki, run_module):
 
     rotated = run_module("audiocodes_tls_context", install_args(dev, pki, leaf="2"), diff=True)
     assert rotated["changed"], rotated
-    assert rotated["diff"]["before"]["certificate"]["fingerprint_sha256"] == _fp(pki.leaf1)
-    assert rotated["diff"]["after"]["certificate"]["fingerprint_sha256"] == _fp(pki.leaf2)
+    assert rotated["diff"]["before"]["contexts"]["1"]["certificate"]["fingerprint_sha256"] == _fp(pki.leaf1)
+    assert rotated["diff"]["after"]["contexts"]["1"]["certificate"]["fingerprint_sha256"] == _fp(pki.leaf2)
+    assert any("serves no TLS" in w and "mode=staged" in w for w in rotated.get("warnings", [])), rotated
     seen = probe(dev, pki)
     assert seen["ok"] and seen["peer_sha256"] == _fp(pki.leaf2), seen
     ctx = state(dev)["units"][0]["saved"]["contexts"]["1"]
@@ -287,7 +304,7 @@ def test_key_that_does_not_match_is_refused_before_any_request(devices, pki, run
     args = install_args(dev, pki)
     args["private_key"] = _key_pem(pki.key2)  # key of leaf2, certificate leaf1
     result = run_module("audiocodes_tls_context", args)
-    assert_clean_failure(result, "private_key", "does not match the certificate", "Nothing was uploaded")
+    assert_clean_failure(result, "private_key", "does not match the certificate")
     assert result["field"] == "private_key"
     assert api_requests(dev) == []  # not even a GET: refused before the device was touched
 
@@ -300,7 +317,7 @@ def test_interrupted_rotation_is_recovered_by_rerunning(devices, pki, run_module
                             "description": "Internal error (lab)"})
     failed = run_module("audiocodes_tls_context", install_args(dev, pki, leaf="2"))
     assert_clean_failure(failed, "HTTP 500", "uploaded the private key", "re-run")
-    assert failed["completed_steps"] == ["uploaded the private key"]
+    assert failed["completed_steps"] == ["uploaded the private key to context 1"]
     ctx = state(dev)["units"][0]["running"]["contexts"]["1"]
     assert ctx["certificate_sha256"] == _fp(pki.leaf1) and not ctx["key_valid"]  # half-rotated: broken
     assert not probe(dev, pki)["ok"]   # and the SIP-TLS port indeed cannot complete a handshake
@@ -319,6 +336,9 @@ BAD_INPUT = [
      ["certificate"]),
     ("bad key PEM", {"private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}, ["private_key"]),
     ("bad trusted root", {"trusted_roots": ["hello"]}, ["trusted_roots[0]"]),
+    ("non-ASCII context name", {"context_name": "BYÖC"}, ["context_name", "non-ASCII"]),
+    ("context 0 without the flag", {"context_index": 0, "context_name": None}, ["context_index", "management",
+                                                                               "allow_management_context"]),
     ("index too high", {"context_index": 100}, ["context_index", "0 to 99"]),
     ("index negative", {"context_index": -1}, ["context_index", "out of range"]),
     ("bad context name", {"context_name": 'a"b'}, ["context_name"]),
@@ -332,6 +352,48 @@ def test_bad_input_is_refused_before_the_device_is_touched(devices, pki, run_mod
     result = run_module("audiocodes_tls_context", install_args(dev, pki, **override))
     assert_clean_failure(result, *needles)
     assert api_requests(dev) == []
+
+
+# Issue 10, the one gate: the classes of bad material, each refused naming the field, before any request (the
+# emulator's request log proves it), without a traceback and without echoing key material.
+def _gate_rows(pki):
+    key = _key_pem(pki.key1)
+    return [
+        ("second leaf in certificate", {"certificate": _pem(pki.leaf1) + _pem(pki.leaf2)}, "certificate",
+         "second leaf"),
+        ("CA as the certificate", {"certificate": _pem(pki.inter)}, "certificate", "CA certificate"),
+        ("expired leaf", {"certificate": _pem(pki.expired_leaf)}, "certificate", "expired"),
+        ("leaf in chain", {"chain": _pem(pki.leaf2)}, "chain", "leaf"),
+        ("leaf in trusted_roots", {"trusted_roots": [_pem(pki.leaf2)]}, "trusted_roots[0]", "leaf"),
+        ("key in certificate", {"certificate": _pem(pki.leaf1) + key}, "certificate", "private key material"),
+        ("key in chain", {"chain": key}, "chain", "private key material"),
+        ("expired CA", {"trusted_roots": [_pem(pki.expired_ca)]}, "trusted_roots[0]", "allow_expired_ca"),
+    ]
+
+
+@pytest.mark.parametrize("row", range(8))
+@pytest.mark.parametrize("mode", ["in_place", "staged"])
+def test_the_gate_refuses_bad_material_before_any_request(devices, pki, run_module, row, mode):
+    dev = devices["mediant-sa"]
+    label, override, field, needle = _gate_rows(pki)[row]
+    args = install_args(dev, pki, **override)
+    if mode == "staged":
+        del args["context_index"]
+        args["staging_contexts"] = [1, 2]
+    result = run_module("audiocodes_tls_context", args)
+    assert_clean_failure(result, needle)
+    assert result["field"] == field, (label, result["msg"])
+    assert api_requests(dev) == [], label
+    assert "PRIVATE KEY-----" not in result["_stdout"].replace("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", "")
+
+
+def test_expired_ca_is_installed_only_when_allowed_and_then_warned(devices, pki, run_module):
+    dev = devices["mediant-sa"]
+    result = run_module("audiocodes_tls_context", install_args(dev, pki, trusted_roots=[_pem(pki.expired_ca)],
+                                                               allow_expired_ca=True))
+    assert result["changed"] and not result.get("failed"), result
+    assert any("Expired CA" in w and "allow_expired_ca" in w for w in result.get("warnings", [])), result
+    assert _fp(pki.expired_ca) in state(dev)["units"][0]["running"]["contexts"]["1"]["trusted_roots_sha256"]
 
 
 def test_wrong_credentials(devices, pki, run_module):
@@ -409,6 +471,8 @@ def test_info_reports_certificate_key_roots_ha_and_save_state(devices, pki, run_
     assert ctx["private_key"] == {"size": 2048, "valid": True}
     assert {r["fingerprint_sha256"] for r in ctx["trusted_roots"]} == {_fp(pki.inter), _fp(pki.genesys_ca)}
     assert ctx["sip_interfaces"] == ["SIPInterface_0"]
+    # mediant-ha has mutual authentication on its SIP Interface (the lab's choice, issue 9 section 2)
+    assert info["sip_interfaces"] == [{"name": "SIPInterface_0", "tls_context": "BYOC", "mutual_authentication": 1}]
     assert info["status"]["high_availability"] == "Operational" and info["status"]["ha_operational"]
     assert info["status"]["save_needed"] is True   # save=false left the change unsaved
     assert state(dev)["save_needed"] is True

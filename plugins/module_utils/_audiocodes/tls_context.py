@@ -500,7 +500,9 @@ def plan_in_place(w: Wanted, s: DeviceState, base: str = "the device") -> Plan:
             " serves no TLS (sbc-apis.md A2/E2). Use mode=staged with staging_contexts to install without an outage.")
     if index == 0 and writes_material:
         plan.warnings.append("TLS context 0 ('default') also serves the management interface (Web and REST API):"
-                             " the management certificate changes with it (allow_management_context=true).")
+                             " the management certificate changes with it (allow_management_context=true). The"
+                             " requests after the certificate write already meet the new certificate, so ca_path"
+                             " must trust its issuer and it must carry the management host name.")
     _bind_step(w, s, name, plan)
     _save_step(w, s, plan)
     return plan
