@@ -515,3 +515,30 @@ def test_401_names_user_name_and_password_and_the_url(core, run_module):
     assert res.get("failed") is True, res
     assert "user name and password" in res["msg"] and core["api_url"] in res["msg"], res["msg"]
     assert "API key" not in res["msg"] and "wrong-password-x" not in res["_stdout"]
+
+
+def test_no_secret_in_any_output_of_the_failure_paths(core, ca, run_module):
+    """Every secret option set to a marker; each failure path run at -vvv; the marker appears nowhere."""
+    mark = "MARKER-ribbon-" + hashlib.sha256(str(datetime.datetime.now()).encode()).hexdigest()[:10]
+    ensure_healthy(core)
+    cert, key = issue(ca, [core["sip_tls"]["server_name"]], days=46)
+    enc_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.BestAvailableEncryption(f"{mark}-key".encode())).decode()
+    good = base_args(core, certificate=pem(cert), private_key=enc_key, private_key_passphrase=f"{mark}-key",
+                     pkcs12_passphrase=f"{mark}-p12", ca_certificates=[pem(ca[0])], name_prefix="mark")
+    cases = {
+        "nodes as a string": dict(good, nodes="a,b"),
+        "REST 401": dict(good, password=f"{mark}-rest"),
+        "SFTP login refused": dict(good, sftp_password=f"{mark}-sftp"),
+        "key given as the certificate": dict(good, ca_certificates=[key_pem(key)]),
+        "REST failure after upload": good,
+    }
+    files0 = node_files(core)
+    for what, args in cases.items():
+        if what == "REST failure after upload":
+            control(core, "fault", {"method": "PUT", "path": r"/certificate/mark-\d{8}-", "message": "refused"})
+        res = run_module("ribbon_certificate", args, verbosity=3)
+        assert res.get("failed") is True, (what, res)
+        assert mark not in res["_stdout"], what
+        assert "PRIVATE KEY-----\nMI" not in res["_stdout"] and key_pem(key).splitlines()[1] not in res["_stdout"], what
+    assert node_files(core) == files0
