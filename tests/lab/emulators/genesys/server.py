@@ -294,6 +294,10 @@ class Emulator:
                    for proxy in proxies}
         futures = {t: self.pool.submit(self._probe, t[0], t[1], trust) for t in targets}
         results = {t: f.result() for t, f in futures.items()}
+        with self.sessions_lock:
+            gone = [k for k in self.sessions if k not in targets]
+        for key in gone:  # a proxy no longer in any trunk: the Edge closes its session to it
+            self._drop_session(key)
         # §2.6 optionStateTime / connectedStateTime = the last change of the state: the round's observation time.
         stamp = observed
         with self.lock:
