@@ -248,7 +248,7 @@ previous:
       the bound one is the newest; when there is no older one, the only other enabled local object (the
       certificate the first install replaced), or null when there is not exactly one. When a newer versioned object
       exists (the profile was rolled back already) or the bound object is not one of O(name_prefix)'s, it is the
-      bound object itself: a rollback would change nothing.
+      bound object itself (a rollback would change nothing).
     - SBC Edge, the SHA-256 fingerprint of the server certificate that the bound one replaced. The module records it
       in the import's C(CertFileName), so later runs still report it; null when the device does not return that
       name or the certificate was not imported by this module.

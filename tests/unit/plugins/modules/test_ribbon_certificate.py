@@ -51,3 +51,16 @@ def test_docs_match_argspec(module):
             assert docs[name]["elements"] == opt["elements"], name
         if "options" in opt:
             assert set(docs[name]["suboptions"]) == set(opt["options"]), name
+
+
+def test_rollback_target_and_cleanup_returns_are_documented():
+    ret = yaml.safe_load(ribbon_certificate.RETURN)
+    for key in ("previous", "bound_before", "cleaned_up", "left_behind"):
+        assert key in ret, key
+    text = " ".join(ret["previous"]["description"])
+    assert "every run" in text and "Null when nothing changed" not in text
+
+
+def test_allow_expired_ca_is_an_explicit_opt_in():
+    spec = ribbon_certificate.argument_spec()
+    assert spec["allow_expired_ca"] == {"type": "bool", "default": False}
