@@ -339,7 +339,7 @@ def hold_health(genesys) -> str:
     import time
 
     genesys.control("POST", "/faults", {"hold_health": True})
-    for _ in range(300):
+    for _attempt in range(300):
         st = genesys.state()
         if st["rounds_started"] == st["rounds_completed"]:
             break

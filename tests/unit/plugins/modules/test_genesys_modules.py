@@ -347,8 +347,8 @@ def test_rounds_never_run_past_the_timeout(clock, monkeypatch):
 def test_rounds_number_the_polls_across_the_whole_wait(clock, monkeypatch):
     org = FakeOrg(clock, trunks=1, connected=False, request_cost=0.05)
     monkeypatch.setattr(trunk_action, "ROUND_SECONDS", 3)
-    res, shown, _args, _took = _action(monkeypatch, clock, org, {**CONN, "wait": True, "timeout": 12,
-                                                                  "poll_interval": 1, "on_timeout": "return"})
+    args = {**CONN, "wait": True, "timeout": 12, "poll_interval": 1, "on_timeout": "return"}
+    res, shown, _args, _took = _action(monkeypatch, clock, org, args)
     assert len(shown) >= 3  # several rounds ran
     numbers = [int(p.split()[1]) for p in res["progress"]]
     times = [int(p.split()[3].rstrip("s:")) for p in res["progress"]]

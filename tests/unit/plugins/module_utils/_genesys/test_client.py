@@ -362,7 +362,7 @@ def test_scrub_patterns():
 
 @pytest.mark.parametrize("setup,words", [
     (lambda d: str(d / "missing.pem"), "does not exist"),
-    (lambda d: str(d), "is a directory"),
+    (str, "is a directory"),
     (lambda d: (d / "junk.pem").write_text("not a certificate") and str(d / "junk.pem"), "no usable PEM CA"),
 ])
 def test_ca_path_problems_are_input_errors(tmp_path, setup, words):
