@@ -142,3 +142,26 @@ def test_error_bodies_roundtrip(g, sdk):
     status, body = g.http("GET", CAS, headers={"Authorization": "Bearer nope"})
     assert status == 401
     roundtrip(sdk, body, "ErrorBody")
+
+
+def test_trunks_by_name_down_for_dns_or_a_refused_client_certificate_roundtrip(g, sdk, lab):
+    """The failure shapes the lab-truth Edges add (issue 9): an unresolvable proxy name, and an SBC that refuses the
+    Edge's client certificate (the Ribbon Core pair, mutual authentication on, no MANAGED CA installed)."""
+    g.control("POST", "/reset")
+    core = lab.part("ribbon_core")
+    g.add_remote(Path(lab.ca_file).read_text(), name="lab CA (signs the Core's initial certificate)")
+    s = core["sip_tls"]
+    try:
+        nowhere = g.control("POST", "/trunks", {"name": "Contract nowhere", "proxies": ["nowhere.lab.test:5061"]})
+        refused = g.control("POST", "/trunks", {"name": "Contract core", "proxies": [f"{s['name']}:{s['port']}"]})
+        g.control("POST", "/health/wait", {"rounds": 2, "timeout": 30})
+        for made, needle in ((nowhere, "cannot resolve nowhere.lab.test"),
+                             (refused, "refused the Edge's client certificate")):
+            trunk = ok(g, "GET", f"{EDGES}/trunks/{made['trunks'][0]['id']}")
+            model = roundtrip(sdk, trunk, "Trunk")
+            assert model.connected_status.connected is False
+            info = trunk["optionsStatus"][0]["errorInfo"]
+            assert needle in info["text"], info
+            assert info["details"]["hostname"] == trunk["optionsStatus"][0]["proxyAddress"].rsplit(":", 1)[0]
+    finally:
+        g.control("POST", "/reset")
