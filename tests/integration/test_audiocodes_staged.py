@@ -211,6 +211,8 @@ def test_staged_install_under_409s_and_a_500_drops_no_handshake(devices, pki, ru
         loop.until(_fp(pki.leaf2))
 
     seen = [r["peer_sha256"] for r in loop.results]
+    print(f"staged install under 2+2 409s, a 409 on the bind and a 500: {len(loop.results)} handshakes,"
+          f" {len(loop.failures)} failed")
     assert loop.failures == [], loop.failures[:3]       # zero failed handshakes
     assert _fp(pki.leaf1) in seen and seen[-1] == _fp(pki.leaf2)  # the loop spanned the switch
     sip = control(dev, "sip")
@@ -260,6 +262,8 @@ def test_in_place_install_shows_the_outage_the_probe_can_see(devices, pki, run_m
         assert any("serves no TLS" in w for w in rotated.get("warnings", [])), rotated
         loop.until(_fp(pki.leaf2))
 
+    print(f"in-place install with two 409s on the certificate write: {len(loop.results)} handshakes,"
+          f" {len(loop.failures)} failed")
     assert loop.failures, "the probe saw no outage during an in-place install"
     assert all(r["stage"] in ("connect", "tls") for r in loop.failures), loop.failures[:3]
     assert loop.results[-1]["peer_sha256"] == _fp(pki.leaf2)
