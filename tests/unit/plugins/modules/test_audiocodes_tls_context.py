@@ -70,3 +70,20 @@ def test_info_needs_a_password(capsys, monkeypatch):
     monkeypatch.delenv("AUDIOCODES_PASSWORD", raising=False)
     result = _run(info_mod, {"host": "127.0.0.1", "port": 9, "username": "u"}, capsys)
     assert result["failed"] and result["field"] == "password" and "AUDIOCODES_PASSWORD" in result["msg"]
+
+
+@pytest.mark.parametrize("extra,field,needle", [
+    ({"staging_contexts": [1, 2]}, "context_name", "<context_name>-A"),
+    ({"staging_contexts": [0, 1], "context_name": "BYOC"}, "staging_contexts", "management interface"),
+    ({"staging_contexts": [1], "context_name": "BYOC"}, "staging_contexts", "exactly two"),
+    ({"staging_contexts": [1, 2], "context_name": "BYOC", "context_index": 1}, "context_index", "mode=in_place"),
+    ({"context_index": 0}, "context_index", "allow_management_context"),
+    ({"context_index": 1, "context_name": "Größe"}, "context_name", "non-ASCII"),
+    ({"state": "rollback", "staging_contexts": [1, 2], "context_name": "BYOC"}, "sip_interfaces", "re-binds"),
+])
+def test_staged_and_context_options_fail_cleanly_before_any_request(capsys, extra, field, needle):
+    args = {"api_url": "https://127.0.0.1:9/api/v1", "username": "u", "password": "long-enough-to-mask"}
+    args.update(extra)
+    result = _run(mod, args, capsys)
+    assert result["failed"] and result["field"] == field, result
+    assert needle in result["msg"] and "exception" not in result
