@@ -388,3 +388,21 @@ def test_an_expired_ca_needs_allow_expired_ca(edge, run_module):
     assert res["changed"] is True and not res.get("failed"), res
     assert any("ca_certificates[1]" in w for w in res.get("warnings", [])), res
     assert sha(old_root) in [c["fingerprint"] for c in control(edge, "state")["certificates"].values()]
+
+
+def test_a_failed_server_import_removes_the_ca_slots_this_run_filled(edge, run_module):
+    """Before the fix the CA certificates imported first stayed in their slots when slot 1's import failed."""
+    root = make_ca(f"Edge half-written root {secrets.token_hex(3)}")
+    inter = make_ca(f"Edge half-written intermediate {secrets.token_hex(3)}", issuer=root)
+    cert, key = issue(inter, [edge["sip_tls"]["server_name"]], days=32)
+    st0 = control(edge, "state")
+    control(edge, "fault", {"path": r"^/rest/certificate/1$", "method": "POST", "code": 15017,
+                            "params": "duplicate serial"})
+    res = run_module("ribbon_certificate", args_for(edge, certificate=pem(cert) + pem(inter[0]),
+                                                    private_key=key_pem(key), ca_certificates=[pem(root[0])]))
+    assert res.get("failed") is True and "15017" in res["msg"], res
+    assert "removed again" in res["msg"] and len(res["cleaned_up"]) == 2 and res["left_behind"] == [], res
+    st = control(edge, "state")
+    assert st["certificates"] == st0["certificates"]  # both CA slots emptied again, slot 1 untouched
+    new_imports = st["imports"][len(st0["imports"]):]  # the two CA imports succeeded before slot 1 was refused
+    assert len(new_imports) == 2 and all(i["id"] >= 2 and i["code"] is None for i in new_imports), new_imports

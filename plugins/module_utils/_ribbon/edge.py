@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import typing as t
 from urllib.parse import urlencode
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _gate, _pem
@@ -207,6 +208,12 @@ class EdgeClient:
         self.call("POST", f"rest/certificate/{SERVER_ID}?action=import",
                   {"CertFileOperation": "2", "CertFileContent": base64.b64encode(data).decode(),
                    "CertFileName": file_name[:80], "PKCS12Password": password})
+
+    def delete_certificate(self, cid: int) -> None:
+        # sbc-apis.md C2: DELETE removes a resource (200 OK or 500) [CODE]; only CA slots are ever deleted here
+        if cid == SERVER_ID:
+            raise ApiError("refusing to delete the server certificate (slot 1)")
+        self.call("DELETE", f"rest/certificate/{cid}")
 
     def generate_csr(self, common_name: str, sans: list[str], key_bits: int) -> str:
         # sbc-apis.md C3 [CODE]: POST /rest/csr?action=generate -> <csr><csrContent>PEM</csrContent>
@@ -404,17 +411,50 @@ def plan_present(want: dict, current: dict[int, dict], key_custody: str) -> dict
             "before": before, "after": after}
 
 
+def _undo_imports(exc: Exception, imported: list, client: EdgeClient) -> t.NoReturn:
+    """A later import failed: remove the CA slots this run filled (C2: DELETE removes a resource [CODE]), or say
+    exactly which slots are left."""
+    done, left = [], []
+    for cid, c in reversed(imported):
+        what = f"CA slot {cid} ({c.subject.rfc4514_string()})"
+        try:
+            client.delete_certificate(cid)
+            done.append(what)
+        except ByocError as err:
+            left.append(f"{what}: delete failed: {err.msg}")
+    note = ""
+    if left:
+        note = f" The CA certificates this run imported could NOT all be removed; left: {'; '.join(left)}."
+    elif done:
+        note = f" The CA certificates this run imported were removed again: {'; '.join(done)}."
+    if isinstance(exc, ByocError):
+        exc.msg += note
+        exc.args = (exc.msg,)
+        exc.details.update({"cleaned_up": done, "left_behind": left})
+        raise exc
+    raise ApiError(f"Unexpected {type(exc).__name__} while importing certificates.{note}", cleaned_up=done,
+                   left_behind=left) from None
+
+
 def apply_present(plan: dict, want: dict, client: EdgeClient, p: dict) -> None:
-    for cid, c in plan["ca_ids"]:  # CA first (sbc-apis.md C3), one PEM per call
-        client.import_pem(cid, _pem.to_pem(c), f"ca-{_pem.fingerprint(c)[:12]}.pem")
+    """CA certificates first, then slot 1; when an import fails before slot 1 was replaced, the CA slots this run
+    filled are emptied again."""
+    imported: list = []
+    try:
+        for cid, c in plan["ca_ids"]:  # CA first (sbc-apis.md C3), one PEM per call
+            client.import_pem(cid, _pem.to_pem(c), f"ca-{_pem.fingerprint(c)[:12]}.pem")
+            imported.append((cid, c))
+        if plan["replace_server"]:
+            file_name = plan["server_file_name"]
+            if p["key_custody"] == "external":
+                password = secrets.token_urlsafe(24)  # transport only; never returned
+                client.import_pkcs12(build_pkcs12(f"byoc-{want['fingerprint'][:12]}", want["key"], want["leaf"],
+                                                  want["chain"], password), password, file_name)
+            else:
+                client.import_pem(SERVER_ID, _pem.to_pem(want["leaf"]), file_name)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        _undo_imports(exc, imported, client)
     if plan["replace_server"]:
-        file_name = plan["server_file_name"]
-        if p["key_custody"] == "external":
-            password = secrets.token_urlsafe(24)  # transport only; never returned
-            client.import_pkcs12(build_pkcs12(f"byoc-{want['fingerprint'][:12]}", want["key"], want["leaf"],
-                                              want["chain"], password), password, file_name)
-        else:
-            client.import_pem(SERVER_ID, _pem.to_pem(want["leaf"]), file_name)
         got = client.certificate(SERVER_ID)
         got_fp = fingerprint_of(got)
         if got_fp is not None and got_fp != want["fingerprint"]:

@@ -247,3 +247,38 @@ def test_password_echoed_by_the_device_is_not_printed():
     with pytest.raises(ApiError) as exc:
         c.call("GET", "rest/system")
     assert "echo-me-secret" not in exc.value.msg and "echo-me-secret" not in str(exc.value.details)
+
+
+class Recorder:
+    def __init__(self, fail_server=True, fail_delete=False):
+        self.fail_server, self.fail_delete, self.calls = fail_server, fail_delete, []
+
+    def import_pem(self, cid, pem, name):
+        self.calls.append(("import", cid))
+        if cid == 1 and self.fail_server:
+            raise ApiError("The Ribbon SBC Edge rejected POST .../certificate/1: app_status_entry code 15017")
+
+    import_pkcs12 = None
+
+    def delete_certificate(self, cid):
+        self.calls.append(("delete", cid))
+        if self.fail_delete:
+            raise ApiError("delete refused")
+
+
+def test_failed_server_import_empties_the_ca_slots_it_filled():
+    root = make("root")
+    inter = make("inter", root)
+    leaf = make("leaf", inter, ca=False)
+    want = edge.desired_material(edge_params(key_custody="device", certificate=_pem.to_pem(leaf[0]),
+                                             ca_certificates=[_pem.to_pem(root[0]), _pem.to_pem(inter[0])]))
+    plan = edge.plan_present(want, {}, "device")
+    rec = Recorder()
+    with pytest.raises(ApiError) as exc:
+        edge.apply_present(plan, want, rec, {"key_custody": "device", "api_url": "https://sbc"})
+    assert rec.calls == [("import", 2), ("import", 3), ("import", 1), ("delete", 3), ("delete", 2)]
+    assert "removed again" in exc.value.msg and exc.value.details["left_behind"] == []
+    rec = Recorder(fail_delete=True)
+    with pytest.raises(ApiError) as exc:
+        edge.apply_present(plan, want, rec, {"key_custody": "device", "api_url": "https://sbc"})
+    assert "could NOT all be removed" in exc.value.msg and len(exc.value.details["left_behind"]) == 2
