@@ -32,6 +32,7 @@ description:
   - B(SBC Edge) (O(platform=edge)) imports the CA certificates into trusted CA slots first and the server
     certificate (slot 1) last, one PEM per call. The module checks before importing anything that the server
     certificate chains to a CA that is installed or given, so a wrong order is refused rather than discovered.
+    When an import fails before slot 1 was replaced, the CA slots this run filled are emptied again.
   - With O(key_custody=device) the SBC Edge generates the key pair. O(state=csr) returns a CSR made on the box;
     after it is signed (for example by ACME), O(state=present) with the signed O(certificate) imports it. The private
     key never leaves the SBC. With O(key_custody=external) the key and certificate are imported as PKCS#12.
@@ -278,14 +279,14 @@ pruned:
   type: list
   elements: str
 cleaned_up:
-  description: SBC Core. When a write failed half way, the files (per node) and PKI objects of this run that were
-    removed again.
+  description: When a write failed half way, what this run wrote and removed again (SBC Core, files per node and PKI
+    objects; SBC Edge, CA slots).
   returned: on failure after the first write
   type: list
   elements: str
 left_behind:
-  description: SBC Core. When a write failed half way, what this run wrote and could not remove, file by file and
-    node by node (remove them by hand; a C(.p12) file holds the private key).
+  description: When a write failed half way, what this run wrote and could not remove, file by file and node by node
+    on SBC Core (remove them by hand; a C(.p12) file holds the private key), slot by slot on SBC Edge.
   returned: on failure after the first write
   type: list
   elements: str
