@@ -282,8 +282,9 @@ def validate_common(p: dict) -> None:
                                            " /opt/sonus/external (sbc-apis.md B2)")
     if p["retain"] < 0:
         raise InputError("retain", "must be 0 or more")
-    if p.get("rollback_to") is not None:
-        check_device_name("rollback_to", p["rollback_to"], "the PKI object name")
+    if p.get("rollback_to") is not None and (not p["rollback_to"].strip() or not p["rollback_to"].isprintable()):
+        # an existing object is named (the device accepted its name), so only an empty or unprintable one is refused
+        raise InputError("rollback_to", "give the name of an existing PKI certificate object")
 
 
 def desired_material(p: dict) -> dict:
