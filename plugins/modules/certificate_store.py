@@ -382,8 +382,8 @@ def work(module):
         if a.get("key_content") or a.get("key_path"):
             doc_mod.require_passphrase(p["passphrase"], "to store an account key")
             pem = a.get("key_content") or _read_file(a["key_path"], "account.key_path")
-            akey = doc_mod.load_key(pem, "account.key_content", [a.get("key_passphrase"), p["passphrase"],
-                                                                   p["new_passphrase"]])
+            candidates = [a.get("key_passphrase"), p["passphrase"], p["new_passphrase"]]
+            akey = doc_mod.load_key(pem, "account.key_content", candidates)
             account.update(key=doc_mod.encrypt_key(akey, write_passphrase),
                            key_fingerprint=doc_mod.public_key_fingerprint(akey))
 

@@ -253,7 +253,6 @@ def test_private_keys_only_with_no_log(run_module, backend, tmp_path):
     assert out.private_numbers() == serialization.load_pem_private_key(key.encode(), None).private_numbers()
 
 
-
 # -- issue 10 ------------------------------------------------------------------------------------------------------
 def test_passphrase_that_does_not_open_the_group_is_refused_and_new_passphrase_rekeys(run_module, backend):
     cert1, key1 = make_cert("sbc7.example.test")
