@@ -99,11 +99,17 @@ EXAMPLES = r"""
     timeout: 600
   register: trunks
 
-- name: After the install, accept only health observed after it
+- name: Note when the SBC certificate install starts (UTC, with its time zone)
+  ansible.builtin.set_fact:
+    install_started: "{{ now(utc=true).strftime('%Y-%m-%dT%H:%M:%SZ') }}"
+
+# ... install the new certificates on the SBCs ...
+
+- name: Accept only health that Genesys Cloud observed after the install started
   byoc.certificates.genesys_trunk_info:
     region: eu_west_1
     trunk_names: [SBC site A]
-    observed_after: "{{ install.end }}"   # for example the time the install task finished, with its time zone
+    observed_after: "{{ install_started }}"
     wait: true
     timeout: 300
 
