@@ -84,7 +84,10 @@ def parse_wire_time(value: t.Any) -> datetime.datetime | None:
         return None
     if parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+05:00 is before the first representable instant
+        return None
 
 
 def iso(value: datetime.datetime | None) -> str | None:
@@ -114,7 +117,10 @@ def parse_observed_after(value: t.Any, now: datetime.datetime, field: str = "obs
         if point.tzinfo is None:
             raise InputError(field, f"{text[:64]!r} has no time zone, so it is ambiguous; add Z for UTC or an offset"
                              " such as +01:00 (ansible_date_time.iso8601 has one)")
-        point = point.astimezone(UTC)
+        try:
+            point = point.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise InputError(field, f"{text[:64]!r} is out of the range of dates that can be compared") from None
     if (point - now).total_seconds() > FUTURE_SLACK:
         raise InputError(field, f"{iso(point)} is more than {FUTURE_SLACK}s in the future (now is {iso(now)}), so no"
                          " observation could ever follow it; check the time zone of the timestamp")

@@ -428,3 +428,12 @@ def test_an_expired_ca_can_always_be_removed(capsys, monkeypatch, warned):
     res = _run(cert_mod, {**CONN, "certificate": old, "state": "absent"}, capsys, check=True)
     assert res["changed"] is True and [a["action"] for a in res["authorities"]] == ["delete"]
     assert warned == []
+
+
+def test_docs_describe_the_action_plugin_that_exists():
+    from pathlib import Path
+
+    root = Path(trunk_mod.__file__).resolve().parents[2]
+    assert (root / "plugins" / "action" / "genesys_trunk_info.py").is_file()
+    text = (root / "docs" / "genesys.md").read_text(encoding="utf-8")
+    assert "not written yet" not in text and "plugins/action/genesys_trunk_info.py" in text

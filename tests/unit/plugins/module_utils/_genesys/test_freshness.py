@@ -130,3 +130,34 @@ def test_progress_continues_across_rounds():
     assert T.continue_progress(second, 1, 1.4) == ["poll 2 at 1s: 1/2 trunks up; down: A on Edge 1",
                                                    "poll 3 at 5s: 2/2 trunks up"]
     assert T.continue_progress(["something else"], 3, 9) == ["something else"]
+
+
+# -- fuzz: whatever a user writes, observed_after is a point in time or an InputError naming the field ----------
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=80), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+                 st.datetimes(timezones=st.sampled_from([UTC, datetime.timezone(datetime.timedelta(hours=5))]))
+                 .map(lambda d: d.isoformat())))
+@example("0001-01-01T00:00:00+05:00")
+@example("9999-12-31T23:59:59-05:00")
+@example("99999999999.5")
+def test_observed_after_fuzz(value):
+    try:
+        point = T.parse_observed_after(value, NOW)
+    except InputError as err:
+        assert err.field == "observed_after" and err.msg.startswith("observed_after: ")
+        assert len(err.msg) < 400  # at most 64 characters of the value are quoted
+        return
+    assert point.tzinfo is not None and (point - NOW).total_seconds() <= T.FUTURE_SLACK
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=40), st.integers(), st.floats(), st.booleans()))
+@example("0001-01-01T00:00:00+05:00")
+@example("9999-12-31T23:59:59.999-05:00")
+def test_wire_time_fuzz(value):
+    parsed = T.parse_wire_time(value)
+    assert parsed is None or parsed.utcoffset() == datetime.timedelta(0)
