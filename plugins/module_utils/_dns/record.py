@@ -170,7 +170,7 @@ def roll_back(provider, zone: str, record: str, added: list[str], removed: list[
                 f" {values_text(now) if now is not None else 'an unknown set (it could not be read back)'}."), now
     try:
         now = provider.get_txt(zone, record)
-        after, _, gone = plan(now, added, "absent")
+        after, _added, gone = plan(now, added, "absent")
         if gone:
             provider.change(zone, record, before=now, after=after, added=[], removed=gone, ttl=ttl)
         return (f"The values this task added ({values_text(added)}) were removed again; {record} (zone {zone})"

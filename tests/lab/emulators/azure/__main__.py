@@ -320,11 +320,12 @@ def build(state: State) -> Router:
         with state.lock:
             out = {}
             for zone, z in state.zones.items():
-                out[zone] = {"resource_group": z["rg"], "records": {
-                    (zone if rel == "@" else f"{rel}.{zone}"): {"etag": rs["etag"], "ttl": rs["ttl"],
-                                                               "values": ["".join(v) for v in rs["txt"]],
-                                                               "strings": rs["txt"]}
-                    for rel, rs in z["records"].items()}}
+                records = {}
+                for rel, rs in z["records"].items():
+                    records[zone if rel == "@" else f"{rel}.{zone}"] = {
+                        "etag": rs["etag"], "ttl": rs["ttl"], "values": ["".join(v) for v in rs["txt"]],
+                        "strings": rs["txt"]}
+                out[zone] = {"resource_group": z["rg"], "records": records}
             return Reply.json({"zones": out, "faults": {"concurrent": state.concurrent, "throttle": state.throttle}})
 
     def split(name: str) -> tuple[str, str] | None:

@@ -103,7 +103,7 @@ def test_registered():
 
 def test_create_uses_if_none_match_and_the_documented_path():
     arm = FakeArm()
-    res, _ = run(arm)
+    res = run(arm)[0]
     assert res["changed"] is True and arm.values == ["tok1"]
     method, path, headers, body = [s for s in arm.sent if s[0] == "PUT"][0]
     assert path == (f"subscriptions/{SUB}/resourceGroups/rg-dns/providers/Microsoft.Network/dnsZones/az.test"
@@ -114,7 +114,7 @@ def test_create_uses_if_none_match_and_the_documented_path():
 
 def test_add_keeps_other_values_under_if_match():
     arm = FakeArm(["other"])
-    res, _ = run(arm)
+    res = run(arm)[0]
     assert arm.values == ["other", "tok1"] and res["txt_before"] == ["other"]
     assert writes(arm) == [("PUT", {"If-Match": "e0"})]
 
