@@ -374,7 +374,8 @@ def work(module):
         key_pem = p["privatekey_content"] or _read_file(p["privatekey_path"], "privatekey_path")
         material, _key = doc_mod.build_material(
             certificate=p["certificate"], chain=p["chain"], fullchain=p["fullchain"], key_pem=key_pem,
-            key_passphrases=tried, passphrase=write_passphrase, order_uri=p["order_uri"])
+            key_passphrases=tried, passphrase=write_passphrase, order_uri=p["order_uri"],
+            key_field="privatekey_content" if p["privatekey_content"] else "privatekey_path")
     account = None
     if p["account"]:
         a = p["account"]

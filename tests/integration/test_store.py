@@ -139,7 +139,7 @@ def test_check_mode_and_bad_input_write_nothing(run_module, backend):
     assert backend.raw("g2") is None
     other_key = make_cert("sbc2.example.test")[1]
     r = store(run_module, backend, group="g2", certificate=cert, privatekey_content=other_key)
-    assert r.get("failed") and r["msg"].startswith("privatekey: the private key does not match the certificate"), r
+    assert r.get("failed") and r["msg"].startswith("privatekey_content: the private key does not match the certificate"), r
     r = store(run_module, backend, group="../g2", certificate=cert, privatekey_content=key)
     assert r.get("failed") and r["msg"].startswith("group:"), r
     r = run_module("certificate_store", {**backend.options, "passphrase": "short", "group": "g2",

@@ -226,15 +226,32 @@ def reencrypt(doc: dict, old: str, new: str) -> int:
     return len(items)
 
 
+def _at_its_own_start(pem: t.Any, field: str):
+    """The notBefore of the first certificate of ``pem`` (None if there is none): the time at which the gate is
+    asked, so that it judges what the material is, not whether it is still valid today."""
+    for block in _gate.classify(pem, field):
+        if block.cert is not None:
+            return block.cert.not_valid_before_utc
+    return None
+
+
 def build_material(*, certificate: str, chain: str | None, fullchain: str | None, key_pem: str,
-                   key_passphrases: list[str | None], passphrase: str, order_uri: str | None = None) -> tuple[dict, t.Any]:
+                   key_passphrases: list[str | None], passphrase: str, order_uri: str | None = None,
+                   key_field: str = "privatekey_content") -> tuple[dict, t.Any]:
     """Validate a certificate, its chain and key (all before anything is written) and return the stored form.
 
-    A store keeps what was issued, so only what is clearly wrong is refused, through the shared gate: key
-    material in a certificate option (never echoed), and a key that does not open or does not match."""
-    for value, field in ((certificate, "certificate"), (chain, "chain"), (fullchain, "fullchain")):
-        if value:
-            _gate._refuse_key_material(value, field, _gate.classify(value, field))  # pylint: disable=protected-access
+    Every option goes through the shared gate, so the store refuses what every module refuses, in the same words:
+    key material in a certificate option (never echoed), garbage, a CA where the leaf belongs, a second leaf, a
+    leaf in the chain, and a key that does not open or does not match. A store keeps what was issued, so the
+    validity dates are not judged here (the gate is asked at the leaf's own notBefore, and expired CAs are
+    allowed); the deploy modules refuse an expired leaf or CA themselves."""
+    _gate.server_certificate(certificate, "certificate", now=_at_its_own_start(certificate, "certificate"),
+                             allow_expired_ca=True)
+    if chain and chain.strip():
+        _gate.ca_certificates(chain, "chain", allow_expired=True)
+    if fullchain:
+        _gate.server_certificate(fullchain, "fullchain", now=_at_its_own_start(fullchain, "fullchain"),
+                                 allow_expired_ca=True)
     cert = _pem.load_certificate(certificate, "certificate")
     chain_certs = _pem.load_certificates(chain, "chain", allow_empty=True) if chain else []
     full = _pem.load_certificates(fullchain, "fullchain") if fullchain else [cert] + chain_certs
@@ -242,7 +259,7 @@ def build_material(*, certificate: str, chain: str | None, fullchain: str | None
         raise InputError("fullchain", "the first certificate of fullchain is not the certificate")
     if not chain_certs:
         chain_certs = full[1:]
-    key = load_key(key_pem, "privatekey", key_passphrases, certificate=cert)
+    key = load_key(key_pem, key_field, key_passphrases, certificate=cert)
     material = {
         "certificate": _pem.to_pem(cert),
         "chain": "".join(_pem.to_pem(c) for c in chain_certs),

@@ -45,9 +45,9 @@ def defaults(**params):
     return base
 
 
-def make_cert(name="a.example.test", days=90):
+def make_cert(name="a.example.test", days=90, start_days=0):
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=start_days)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit CA")]))
@@ -391,3 +391,26 @@ def test_key_material_in_a_certificate_option_is_refused_and_never_echoed(tmp_pa
         assert err.value.field == field and "private key material" in err.value.msg
         assert body not in err.value.msg
     assert not (tmp_path / "g1").exists()
+
+
+def test_store_refuses_what_every_module_refuses_in_the_gates_words(tmp_path):
+    """A CA where the leaf belongs, a leaf in the chain, garbage: the gate's refusal, naming the option. The
+    validity dates are not judged (a store keeps what was issued)."""
+    from ansible_collections.byoc.certificates.plugins.module_utils import _gate
+
+    leaf, inter, root, key = _pki()
+    other_leaf = make_cert("other.example.test")[0]
+    garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    for params, field, gate_call in (
+            ({"certificate": inter}, "certificate", lambda: _gate.server_certificate(inter, "certificate")),
+            ({"certificate": leaf, "chain": other_leaf}, "chain", lambda: _gate.ca_certificates(other_leaf, "chain")),
+            ({"certificate": garbage}, "certificate", lambda: _gate.server_certificate(garbage, "certificate"))):
+        with pytest.raises(InputError) as want:
+            gate_call()
+        with pytest.raises(InputError) as err:
+            store_mod.work(FakeModule(defaults(path=str(tmp_path), privatekey_content=key, **params)))
+        assert err.value.field == field and err.value.msg == want.value.msg
+    assert not (tmp_path / "g1").exists()
+    # an expired certificate is still kept (it was issued; deploying it is refused elsewhere)
+    old_cert, old_key = make_cert("old.example.test", days=9, start_days=-10)
+    assert store_mod.work(FakeModule(defaults(path=str(tmp_path), certificate=old_cert, privatekey_content=old_key)))["rotated"]

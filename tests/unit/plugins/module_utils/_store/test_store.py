@@ -65,7 +65,7 @@ def test_material_is_validated_and_key_encrypted():
 def test_key_must_match_certificate():
     cert = make_cert()[0]
     other = make_cert()[1]
-    with pytest.raises(InputError, match="privatekey: the private key does not match the certificate"):
+    with pytest.raises(InputError, match="privatekey_content: the private key does not match the certificate"):
         d.build_material(certificate=cert, chain=None, fullchain=None, key_pem=other, key_passphrases=[None],
                          passphrase=PASS)
 
