@@ -125,7 +125,7 @@ def classify(pem: t.Any, field: str) -> list[Block]:
         try:
             cert = x509.load_pem_x509_certificate(
                 f"-----BEGIN CERTIFICATE-----{m.group(2)}-----END CERTIFICATE-----".encode("ascii"))
-            cert.subject  # noqa: B018  pylint: disable=pointless-statement  (forces parsing the name)
+            cert.subject.rfc4514_string()  # parse the name now: a broken one is garbage, not a later traceback
         except (ValueError, UnicodeEncodeError) as exc:
             reason = str(exc).split("\n", 1)[0][:160]
             blocks.append(Block(GARBAGE, i, total, label=label, problem=f"is not a valid X.509 certificate ({reason})"))
