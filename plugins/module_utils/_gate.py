@@ -57,6 +57,7 @@ class Block:
     cert: t.Any = None
     label: str = ""
     problem: str = ""
+    subject: str = ""
 
 
 @dataclasses.dataclass
@@ -125,12 +126,12 @@ def classify(pem: t.Any, field: str) -> list[Block]:
         try:
             cert = x509.load_pem_x509_certificate(
                 f"-----BEGIN CERTIFICATE-----{m.group(2)}-----END CERTIFICATE-----".encode("ascii"))
-            cert.subject.rfc4514_string()  # parse the name now: a broken one is garbage, not a later traceback
+            subject = cert.subject.rfc4514_string()  # parsed now: a broken name is garbage, not a later traceback
         except (ValueError, UnicodeEncodeError) as exc:
             reason = str(exc).split("\n", 1)[0][:160]
             blocks.append(Block(GARBAGE, i, total, label=label, problem=f"is not a valid X.509 certificate ({reason})"))
             continue
-        blocks.append(Block(CA if _is_ca(cert) else LEAF, i, total, cert=cert, label=label))
+        blocks.append(Block(CA if _is_ca(cert) else LEAF, i, total, cert=cert, label=label, subject=subject))
     return blocks
 
 
