@@ -20,8 +20,11 @@ description:
   - A lock (O(lock)) stops two concurrent runs from issuing the same group twice. While another run holds the
     group's lock, every write fails.
   - All input (PEM, key, passphrase) is checked before the store is read or written. Certificate material goes
-    through the collection's shared gate, which refuses key material in a certificate option (never echoing it)
-    and a key that does not open or does not match the certificate.
+    through the collection's shared gate and gets the same refusal, in the same words, as in every module - key
+    material in a certificate option (never echoed), text that is not a certificate, a CA certificate in
+    O(certificate), a second leaf, a leaf in O(chain), and a key that does not open or does not match the
+    certificate. Validity dates are not judged (a store keeps what was issued; the deploy modules refuse an
+    expired certificate).
   - A O(passphrase) that does not open the group's existing keys is refused, and nothing is written; one document
     never mixes passphrases (that would lose the rollback key). Changing the passphrase is the explicit O(new_passphrase).
   - Every write is a compare-and-swap on the document revision. If another writer changed the group after this
