@@ -71,7 +71,7 @@ def secret_forms(secret: str, *, pem: bool = False) -> set[str]:
     forms: set[str] = set()
     if not isinstance(secret, str) or not secret.strip():
         return forms
-    for s in {secret, secret.strip()}:
+    for s in (secret, secret.strip()):
         forms.add(s)
         forms.add(repr(s)[1:-1])
         forms.add(json.dumps(s)[1:-1])

@@ -219,7 +219,7 @@ ROWS = [
      _each(SERVER_TARGETS, {"private_key": P.other_key}, "private_key",
            per={"store": ({"privatekey_content": P.other_key}, "privatekey_content")}),
      lambda f: _gate.private_key(P.other_key, f, certificate=x509.load_pem_x509_certificate(P.leaf.encode()),
-                               certificate_field="certificate")),
+                                 certificate_field="certificate")),
     ("passphrase-for-unencrypted-key", "passphrase given for an unencrypted key",
      _each(SERVER_TARGETS, {"private_key_passphrase": "not-needed"}, "private_key"),
      lambda f: _gate.private_key(P.key, f, "not-needed")),
@@ -237,7 +237,7 @@ CELLS = [(row_id, cls, target, overrides, field, expected)
 @pytest.mark.parametrize("row_id,cls,target,overrides,field,expected", CELLS,
                          ids=[f"{c[0]}-{c[2]}" for c in CELLS])
 def test_bad_input_is_refused_by_the_gate_before_any_request(row_id, cls, target, overrides, field, expected,
-                                                              targets, run_module):
+                                                             targets, run_module):
     t = targets[target]
     args = dict(t.args)
     for k, v in overrides.items():

@@ -55,7 +55,7 @@ class Material:
     """A CA, a leaf with its key (plain and encrypted with a marker passphrase), and a second, unrelated key."""
 
     def __init__(self):
-        ca_key, self.leaf_key, other = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+        ca_key, self.leaf_key, other = (ec.generate_private_key(ec.SECP256R1()) for _n in range(3))
         self.ca = _cert("secrets test CA", ca_key, "secrets test CA", ca_key, ca=True)
         self.leaf = _cert("sbc.secrets.test", self.leaf_key, "secrets test CA", ca_key, ca=False)
         self.passphrase = mark("keypass")
@@ -176,8 +176,8 @@ def ribbon(platform: str = "core", **extra) -> dict:
             "pkcs12_passphrase": mark("rb-p12"), "certificate": M.leaf, "private_key": M.enc_key,
             "private_key_passphrase": M.passphrase, "ca_certificates": [M.ca]}
     if platform == "core":
-        args["nodes"] = [{"name": "a", "host": "127.0.0.1", "port": DEAD}, {"name": "b", "host": "127.0.0.1",
-                                                                           "port": DEAD}]
+        args["nodes"] = [{"name": "a", "host": "127.0.0.1", "port": DEAD},
+                         {"name": "b", "host": "127.0.0.1", "port": DEAD}]
     args.update(extra)
     return args
 
@@ -237,7 +237,7 @@ CASES = [
     ("gc-list-given-dict", "genesys_edge_certificate", lambda t: genesys(t, certificate=M.ca, services={"a": 1})),
     ("gc-unreachable-newline-secret", "genesys_edge_certificate",
      lambda t: genesys(t, certificate=M.ca, client_secret=mark("gc-nl") + "\n")),
-    ("gc-info-unreachable", "genesys_edge_certificate_info", lambda t: genesys(t)),
+    ("gc-info-unreachable", "genesys_edge_certificate_info", genesys),
     ("gc-trunks-given-dict", "genesys_trunk_info", lambda t: genesys(t, trunk_ids={"a": 1})),
     # Ribbon
     ("rb-nodes-given-text", "ribbon_certificate", lambda t: ribbon(nodes="a,b")),
@@ -262,8 +262,8 @@ def test_failure_path_prints_no_secret(case, module, make, run_module, tmp_path)
 
 def test_audiocodes_401_prints_no_secret(lab, run_module):
     dev = next(iter(lab.part("audiocodes")["devices"].values()))
-    for module, args in (("audiocodes_tls_context", audiocodes(api_url=dev["api_url"], ca_path=dev["ca_file"],
-                                                                 password=mark("wrong-ac") + "\n")),
+    wrong = audiocodes(api_url=dev["api_url"], ca_path=dev["ca_file"], password=mark("wrong-ac") + "\n")
+    for module, args in (("audiocodes_tls_context", wrong),
                          ("audiocodes_tls_context_info", audiocodes_info(api_url=dev["api_url"],
                                                                          ca_path=dev["ca_file"]))):
         result = run_module(module, args, verbosity=3)

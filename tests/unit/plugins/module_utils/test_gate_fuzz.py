@@ -71,7 +71,7 @@ B64 = string.ascii_letters + string.digits + "+/="
 def _mutate(text: str, data) -> str:
     """Flip, drop or insert a few characters of ``text``."""
     chars = list(text)
-    for _ in range(data.draw(st.integers(0, 4))):
+    for _n in range(data.draw(st.integers(0, 4))):
         if not chars:
             break
         i = data.draw(st.integers(0, len(chars) - 1))
@@ -145,7 +145,8 @@ def test_ca_certificates_only_accepts_cas_or_refuses_naming_the_field(value, fie
         _check_refusal(exc, field)
         return
     assert not _has_key_material(value)
-    assert all(_gate._is_ca(c) for c in certs)  # pylint: disable=protected-access  (no leaf becomes an anchor)
+    # no leaf becomes an anchor
+    assert all(_gate._is_ca(c) for c in certs)  # pylint: disable=protected-access
     assert all(w.startswith(field + ": ") for w in warnings)
     assert not any(line in "".join(warnings) for line in KEY_LINES)
 
@@ -193,9 +194,11 @@ def test_the_fuzzer_reaches_acceptance_and_every_refusal_kind():
 
 secret_text = st.text(alphabet=string.ascii_letters + string.digits + "-_.+/=!@#$%^&() \n\t", min_size=1,
                       max_size=30).filter(lambda s: len(s.strip()) >= 3)
-spec_leaf = st.fixed_dictionaries({}, optional={"no_log": st.booleans(), "type": st.sampled_from(
-    ["str", "dict", "list", "int", "raw"]), "aliases": st.one_of(st.lists(st.text(max_size=4), max_size=2),
-                                                                  st.integers())})
+spec_leaf = st.fixed_dictionaries({}, optional={
+    "no_log": st.booleans(),
+    "type": st.sampled_from(["str", "dict", "list", "int", "raw"]),
+    "aliases": st.one_of(st.lists(st.text(max_size=4), max_size=2), st.integers()),
+})
 arg_spec = st.recursive(
     st.dictionaries(st.text(min_size=1, max_size=6), spec_leaf, max_size=4),
     lambda children: st.dictionaries(st.text(min_size=1, max_size=6), st.one_of(
@@ -209,8 +212,8 @@ any_value = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.f
 
 
 @FUZZ
-@given(spec=st.one_of(arg_spec, any_value), params=st.one_of(any_value, st.dictionaries(st.text(max_size=6),
-                                                                                          any_value, max_size=4)))
+@given(spec=st.one_of(arg_spec, any_value),
+       params=st.one_of(any_value, st.dictionaries(st.text(max_size=6), any_value, max_size=4)))
 def test_secret_helpers_never_raise_on_any_spec_or_params(spec, params):
     found = _module.sensitive_strings(spec, params)
     assert isinstance(found, set)

@@ -214,6 +214,7 @@ def test_unexpected_exception_text_is_never_shown_but_type_and_place_are(capsys)
 def test_safe_traceback_keeps_frames_and_chain_types_only():
     from ansible_collections.byoc.certificates.plugins.module_utils._runner import safe_traceback
     secret = "SEC" + "RET"  # a runtime value: source lines are shown, values never
+    text = ""
     try:
         try:
             raise ValueError(secret + "-1")
