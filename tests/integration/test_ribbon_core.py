@@ -393,7 +393,7 @@ def test_rollback_is_idempotent_and_previous_is_returned_on_every_run(core, ca, 
     assert rb["changed"] is True and rb["certificate_name"] == first["certificate_name"], rb
     assert control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"] == first["certificate_name"]
     assert served(core, ca_pem)["peer_sha256"] == sha(older)
-    for _ in range(2):  # and again: nothing changes, the same certificate is served
+    for _attempt in range(2):  # and again: nothing changes, the same certificate is served
         again = run_module("ribbon_certificate", rb_args)
         assert again["changed"] is False and again["certificate_name"] == first["certificate_name"], again
         assert control(core, "state")["profiles"]["defaultTlsProfile"]["serverCertName"] == first["certificate_name"]
