@@ -103,3 +103,15 @@ attributes:
     membership:
       - byoc.certificates.renewal
 """
+
+    ACTIONGROUP_VERIFY = r"""
+options: {}
+attributes:
+  action_group:
+    description:
+      - Use C(group/byoc.certificates.verify) in C(module_defaults) to set defaults for this module, for example the
+        O(nameservers) and O(timeout) of every probe of a play.
+    support: full
+    membership:
+      - byoc.certificates.verify
+"""

@@ -1,0 +1,56 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller side of ``tls_endpoint_info``: the probes run here, in-process, with threads.
+
+Why an action plugin: a module run costs a new Python interpreter and the collection's imports (about 0.6 s of CPU
+on the reference machine, issue 11), and it only calls the network from the controller anyway. Here one task
+probes every endpoint of the fleet concurrently (``concurrency`` at a time) inside the worker that runs the task,
+with no module transfer and no connection to the inventory host (``_requires_connection = False``). The module of the
+same name has the documentation and the same code path (``module_utils/_tls_probe.py``) for when the action is
+bypassed.
+
+Errors follow the module's rules (DEVELOPING.md): bad input is reported with the field and the gate's words; an
+unexpected exception is reported by its type and place only (``_runner.where``), never by its text, which could
+quote the client key.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.byoc.certificates.plugins.module_utils import _tls_probe
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import ByocError
+from ansible_collections.byoc.certificates.plugins.module_utils._runner import safe_traceback, where
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            _validation, args = self.validate_argument_spec(
+                argument_spec=_tls_probe.ARGUMENT_SPEC, required_together=_tls_probe.REQUIRED_TOGETHER)
+        except AnsibleActionFail as exc:
+            # ansible-core's messages name the option and its type, never the value of a no_log option.
+            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
+            return result
+        failure = None
+        try:
+            result.update(_tls_probe.run(args))
+        except ByocError as exc:
+            failure = dict(exc.details, msg=exc.msg)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            failure = {"msg": f"Unexpected {type(exc).__name__} in tls_endpoint_info at {where(exc)}. This is a bug in"
+                              " byoc.certificates; please report it with the output of -vvv (the error's own text is"
+                              " not shown because it may quote a secret).",
+                       "exception": safe_traceback(exc)}
+        if failure is not None:
+            result.update(failure)
+            result["failed"] = True
+        return result
