@@ -115,3 +115,13 @@ attributes:
     membership:
       - byoc.certificates.verify
 """
+
+    ACTIONGROUP_REPORT = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.report) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.report
+"""
