@@ -259,7 +259,9 @@ def table(groups: list[dict], flags: dict[str, list[str]], *, failed: bool, run_
     header = ["GROUP", "STATUS", "EXPIRY OLD -> NEW", "MEMBERS", "TRUNKS", "REASON"]
     rows = []
     for g in groups:
-        expiry = f"{_day(g['old_not_after'])} -> {_day(g['new_not_after'] or leaf_not_after(g))}"
+        # No new certificate this run (unchanged, skipped, deferred, rolled back): the one served is kept.
+        expiry = (f"{_day(g['old_not_after'])} -> {_day(g['new_not_after'])}" if g["new_not_after"] is not None
+                  else f"{_day(g['old_not_after'] or leaf_not_after(g))} (kept)")
         connected = sum(1 for tr in g["trunks"] if tr["connected"])
         trunks = f"{connected}/{len(g['trunks'])} up" if g["trunks"] else "-"
         rows.append([g["group"], g["status"], expiry, str(len(g["members"])), trunks, g["reason"] or "-"])
