@@ -572,7 +572,8 @@ def _safe_probe(ep: dict, settings: Settings) -> dict:
 
 def summarize(results: list[dict], warnings: list[str]) -> dict:
     failed = [r["label"] or f"{r['name']}:{r['port']}" for r in results if not r["ok"]]
-    out: dict[str, t.Any] = {"changed": False, "endpoints": results, "all_ok": not failed, "failed": failed,
+    # Not "failed": Ansible reads that key of a result as the task's own failure (a non-empty list would fail it).
+    out: dict[str, t.Any] = {"changed": False, "endpoints": results, "all_ok": not failed, "failed_endpoints": failed,
                              "probed": len(results),
                              "checked_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if warnings:

@@ -26,7 +26,7 @@ description:
   - Runs on the controller. The action plugin of the same name does the work in-process, with O(concurrency)
     endpoints at a time, so 200 endpoints cost one task, not 200 module runs. The module works the same way when
     the action plugin is bypassed.
-  - This module never changes anything. It fails only for bad input; what it finds is in RV(all_ok), RV(failed)
+  - This module never changes anything. It fails only for bad input; what it finds is in RV(all_ok), RV(failed_endpoints)
     and RV(endpoints[].error), so that the playbook decides (for example, roll back).
 author:
   - byoc.certificates contributors (!UNKNOWN)
@@ -68,7 +68,7 @@ options:
           new certificate's. A different leaf makes the endpoint fail.
         type: str
       label:
-        description: A label of your own (for example C(group/host)) returned with the result and used in RV(failed).
+        description: A label of your own (for example C(group/host)) returned with the result and used in RV(failed_endpoints).
         type: str
   ca_certificates:
     description:
@@ -246,8 +246,10 @@ all_ok:
   returned: always
   type: bool
   sample: true
-failed:
-  description: The endpoints that are not ok, by label (or C(name:port) without one).
+failed_endpoints:
+  description:
+    - The endpoints that are not ok, by label (or C(name:port) without one).
+    - Not called C(failed), which Ansible reads as the task's own failure.
   returned: always
   type: list
   elements: str

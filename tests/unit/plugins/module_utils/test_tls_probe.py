@@ -183,7 +183,7 @@ def test_summary_names_failures_by_label_else_name_and_port():
     bad = P.blank_result({"name": "b.example.com", "port": 5062, "label": None})
     bad2 = P.blank_result({"name": "c.example.com", "port": 5061, "label": "g/c"})
     out = P.summarize([ok, bad, bad2], ["w"])
-    assert out["all_ok"] is False and out["failed"] == ["b.example.com:5062", "g/c"]
+    assert out["all_ok"] is False and out["failed_endpoints"] == ["b.example.com:5062", "g/c"]
     assert out["probed"] == 3 and out["changed"] is False and out["warnings"] == ["w"]
     assert P.summarize([ok], [])["all_ok"] is True and "warnings" not in P.summarize([ok], [])
 
