@@ -233,7 +233,7 @@ endpoints:
       type: bool
       sample: true
     stage:
-      description: Where it ended: V(done), or the failing step V(resolve), V(connect), V(handshake), V(verify),
+      description: Where it ended - V(done), or the failing step V(resolve), V(connect), V(handshake), V(verify),
         V(name), V(fingerprint) (or V(internal)).
       type: str
       sample: done
