@@ -23,7 +23,7 @@ description:
     failed. A ping that fails is a warning, never a failure of the task.
   - "The report names what a user would otherwise find at 2 AM, from the data given: a leaf without the TLS clientAuth
     extended key usage on a device that presents it as a client, a Genesys CA that expires before the leaf, and a
-    group whose next renewal falls outside every maintenance window; each group's O(groups[].warnings) are passed
+    group whose next renewal falls outside every maintenance window; each group's C(warnings) are passed
     through."
   - Runs on the controller as an action plugin (one in-process call); the module works the same way when the action
     is bypassed, but cannot print the table (it is in RV(table)).

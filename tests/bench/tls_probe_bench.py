@@ -81,7 +81,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     ca_pem, leaf_pem, key_pem = material()
     listeners = []
-    for _ in range(max(sizes)):
+    for _i in range(max(sizes)):
         lst = SipTlsListener("127.0.0.1", free_port(), lambda: (leaf_pem, key_pem), name="bench")
         lst.start()
         listeners.append(lst)
@@ -92,7 +92,7 @@ def main() -> int:
                                  "load_avg": os.getloadavg()},
                      "concurrency": args.concurrency, "runs": {}}
     try:
-        pings = [timed(base + ["-m", "ping"], env)[:2] for _ in range(args.repeat)]
+        pings = [timed(base + ["-m", "ping"], env)[:2] for _n in range(args.repeat)]
         results["ansible_ping"] = {"wall_median": statistics.median(w for w, _c in pings),
                                    "cpu_median": statistics.median(c for _w, c in pings)}
         for n in sizes:
@@ -101,7 +101,7 @@ def main() -> int:
             module_args = json.dumps({"endpoints": endpoints, "ca_certificates": ca_pem,
                                       "concurrency": args.concurrency})
             walls, cpus = [], []
-            for _ in range(args.repeat):
+            for _n in range(args.repeat):
                 before = [lst.stats()["handshakes"] for lst in listeners[:n]]
                 w, c, out = timed(base + ["-m", "byoc.certificates.tls_endpoint_info", "-a", module_args], env)
                 res = json.loads(out[out.find("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]

@@ -182,4 +182,3 @@ def test_bad_group_fails_naming_the_field(tmp_path):
     proc = run(tmp_path, [dict(GROUPS[0], status="done")])
     assert proc.returncode != 0
     assert "groups[0].status" in proc.stdout and not (tmp_path / "out").exists()
-

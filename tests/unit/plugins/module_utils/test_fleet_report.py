@@ -69,8 +69,9 @@ def group(**over):
 
 
 def test_table_columns_and_summary():
-    built = R.build({"groups": [group(), group(group="sbc-us", status="unchanged", reason="", members=[], trunks=[],
-                                              new_not_after=None, old_not_after="2027-03-01T00:00:00Z")]}, NOW)
+    other = group(group="sbc-us", status="unchanged", reason="", members=[], trunks=[], new_not_after=None,
+                  old_not_after="2027-03-01T00:00:00Z")
+    built = R.build({"groups": [group(), other]}, NOW)
     lines = built["table"]
     assert lines[0].split() == ["GROUP", "STATUS", "EXPIRY", "OLD", "->", "NEW", "MEMBERS", "TRUNKS", "REASON"]
     row = lines[2]
