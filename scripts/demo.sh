@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: start the lab parts the demo needs, run the demo playbook, print the report, stop the lab.
+# make demo: start the lab, rotate the example fleet (inventory.example/lab) with playbooks/rotate.yml, print the
+# report, stop the lab. Works from a clean checkout (make demo runs scripts/bootstrap.sh first).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -9,13 +10,33 @@ export ANSIBLE_COLLECTIONS_PATH="$repo/.build/dev:$repo/.build/collections"
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 export ANSIBLE_LOCAL_TEMP="$repo/.build/ansible-tmp"
 export ANSIBLE_PYTHON_INTERPRETER="$bin/python"
-export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 export ANSIBLE_NOCOLOR="${ANSIBLE_NOCOLOR:-1}"
+export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 lab_dir="${BYOC_LAB_DIR:-$repo/.lab}"
+export BYOC_LAB_JSON="$lab_dir/lab.json"
+export BYOC_REPORT_DIR="${BYOC_REPORT_DIR:-$lab_dir/report}"
+# A throw-away store passphrase for the lab's store (in real use it comes from vault or an AWX credential).
+BYOC_STORE_PASSPHRASE="demo-$("$bin/python" -c 'import secrets; print(secrets.token_hex(12))')"
+export BYOC_STORE_PASSPHRASE
 
-echo "==> starting the lab in $lab_dir (BIND9 with TSIG, a recursive resolver, Pebble 2.10)"
-"$bin/python" tests/lab/lab.py up --dir "$lab_dir" bind pebble-dns
+echo "==> starting the lab in $lab_dir: BIND9 (lab.test zone), Pebble 2.10, the Genesys Cloud org with two Edges,"
+echo "    an AudioCodes HA pair + a standalone unit, a Ribbon SBC Core HA pair and a Ribbon SBC Edge"
+"$bin/python" tests/lab/lab.py up --dir "$lab_dir" bind pebble genesys audiocodes ribbon_core ribbon_edge
 trap '"$bin/python" tests/lab/lab.py down --dir "$lab_dir"' EXIT
+# A new lab has a new ACME CA: start with an empty store and no old report.
+rm -rf "$lab_dir/store" "$BYOC_REPORT_DIR"
 
-echo "==> issuing a certificate over ACME DNS-01"
-"$bin/ansible-playbook" -i localhost, -c local playbooks/demo_issue.yml -e "byoc_demo_lab_json=$lab_dir/lab.json"
+echo "==> pointing the org's trunks at every SBC by its SIP-TLS name (lab set-up, test-only control API)"
+"$bin/ansible-playbook" -i inventory.example/lab playbooks/demo_lab.yml
+
+echo "==> the plan (--check --diff: nothing is written)"
+"$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml --check --diff | grep -E '"msg": ".*/.* \(' || true
+
+echo "==> rotating the fleet: canary first, then the rest (playbooks/rotate.yml)"
+"$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml
+
+echo "==> a second run changes nothing and orders nothing (its report goes to $BYOC_REPORT_DIR/second-run)"
+BYOC_REPORT_DIR="$BYOC_REPORT_DIR/second-run" "$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml | sed -n '/fleet report/,/^$/p;/PLAY RECAP/,$p'
+
+echo "==> report files: $BYOC_REPORT_DIR/report.json and $BYOC_REPORT_DIR/byoc_certificates.prom"
+ls -l "$BYOC_REPORT_DIR"

@@ -1,0 +1,237 @@
+"""The rotation pipeline (issue 11): playbooks/rotate.yml on inventory.example/lab against a private lab.
+
+The lab (bind, pebble, genesys, audiocodes, ribbon_core, ribbon_edge) is private to this file, because the pipeline
+changes every device's certificate and trust. The Genesys org gets one trunk per SBC pointing at the SBC's SIP-TLS
+NAME (playbooks/demo_lab.yml). Everything is observed independently of the playbook's own claims:
+
+- a SIP-TLS client that resolves the trunk name through the lab's DNS, trusts only the ACME root fetched from
+  Pebble's management port, checks the name and presents an Edge certificate (signed by the org's MANAGED CA);
+- the Genesys emulator's computed trunk health (its Edges really handshake with the SBCs);
+- the emulators' request logs (writes to devices, Genesys requests) and Pebble's log (new orders);
+- the store directory's bytes (check mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+
+from byoc_harness import REPO, ansible_env  # noqa: E402  (on sys.path via conftest)
+from byoclab.components import select  # noqa: E402
+from byoclab.core import Lab  # noqa: E402
+from emulators.common.siptls import sip_options_probe  # noqa: E402
+
+PARTS = ["bind", "pebble", "genesys", "audiocodes", "ribbon_core", "ribbon_edge"]
+INVENTORY = REPO / "inventory.example" / "lab"
+HOSTS = ["mediant_ha", "mediant_sa", "sbc_core", "sbc_edge"]
+GROUPS = ["grp_mediant_ha", "grp_mediant_sa", "grp_sbc_core", "grp_sbc_edge"]
+
+
+def get(url: str, ca_file: str, *, method: str = "GET", body: dict | None = None, raw: bool = False):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca_file), timeout=90) as resp:
+        text = resp.read()
+        return text if raw else json.loads(text or b"null")
+
+
+class Fleet:
+    def __init__(self, lab: Lab, directory: Path):
+        self.lab, self.dir = lab, directory
+        c = lab.components
+        self.ca_file = str(lab.ca.cert_file)
+        self.c = c
+        self.store = directory / "store"
+        self.report_dir = directory / "report"
+        self.env = {"BYOC_LAB_JSON": str(lab.json_file), "BYOC_STORE_PASSPHRASE": "rotate-test-passphrase-1",
+                    "BYOC_REPORT_DIR": str(self.report_dir), "ANSIBLE_STDOUT_CALLBACK": "default"}
+        ac = c["audiocodes"]["devices"]
+        self.sip = {"mediant_ha": ac["mediant-ha"]["sip_tls"], "mediant_sa": ac["mediant-sa"]["sip_tls"],
+                    "sbc_core": c["ribbon_core"]["sip_tls"], "sbc_edge": c["ribbon_edge"]["sip_tls"]}
+        edge = c["genesys"]["edges"][0]
+        self.edge_cert = Path(edge["client_cert_file"]).read_text()
+        self.edge_key = Path(edge["client_key_file"]).read_text()
+
+    def playbook(self, name: str, *args: str, extra: dict | None = None) -> subprocess.CompletedProcess:
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY),
+               str(REPO / "playbooks" / name), *args]
+        if extra:
+            cmd += ["-e", json.dumps(extra)]
+        env = ansible_env(self.env)
+        env["ANSIBLE_STDOUT_CALLBACK"] = "default"
+        # the store lives in this test's directory, not the lab's
+        cmd += ["-e", json.dumps({"byoc_store": {"backend": "filesystem", "path": str(self.store)}})]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO, check=False)
+
+    # independent observers
+    def acme_root(self) -> str:
+        return get(f"{self.c['pebble']['management']}/roots/0", self.ca_file, raw=True).decode()
+
+    def resolve(self, name: str) -> str:
+        b = self.c["bind"]["primary"]
+        resp = dns.query.tcp(dns.message.make_query(name, dns.rdatatype.A), b["host"], port=b["port"], timeout=5)
+        return [r.to_text() for rr in resp.answer if rr.rdtype == dns.rdatatype.A for r in rr][0]
+
+    def probe(self, host: str, trust: str) -> dict:
+        s = self.sip[host]
+        return sip_options_probe(self.resolve(s["name"]), s["port"], cadata=trust, server_name=s["name"],
+                                 client_chain_pem=self.edge_cert, client_key_pem=self.edge_key)
+
+    def trunks(self, rounds: int = 2) -> dict:
+        """Trunk name -> [connected per Edge], after `rounds` fresh health rounds."""
+        g = self.c["genesys"]
+        get(f"{g['control_url']}/edge-sessions/drop", self.ca_file, method="POST", body={})
+        state = get(f"{g['control_url']}/health/wait", self.ca_file, method="POST", body={"rounds": rounds, "timeout": 60})
+        out: dict = {}
+        for t in state["trunks"]:
+            if t["name"].startswith("BYOC "):
+                out.setdefault(t["name"][5:], []).append(t["connected"])
+        return out
+
+    def orders(self) -> int:
+        return len(re.findall(r"POST /order-plz", (self.lab.dir / "logs" / "pebble.log").read_text()))
+
+    def device_requests(self) -> dict:
+        ac = self.c["audiocodes"]["devices"]
+        logs = {h: get(f"{ac[d]['control_url']}/requests", ac[d]["ca_file"])
+                for h, d in (("mediant_ha", "mediant-ha"), ("mediant_sa", "mediant-sa"))}
+        logs["sbc_core"] = [{"method": m, "path": p} for m, p, *_ in
+                            get(f"{self.c['ribbon_core']['control_url']}/requests", self.ca_file)]
+        logs["sbc_edge"] = [{"method": m, "path": p} for m, p, *_ in
+                            get(f"{self.c['ribbon_edge']['control_url']}/requests", self.ca_file)]
+        return logs
+
+    def genesys_requests(self) -> list:
+        return get(f"{self.c['genesys']['control_url']}/requests", self.ca_file)["requests"]
+
+    def store_digest(self) -> str:
+        h = hashlib.sha256()
+        for p in sorted(self.store.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(self.store)).encode() + b"\0" + p.read_bytes())
+        return h.hexdigest()
+
+    def report(self) -> dict:
+        return json.loads((self.report_dir / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    directory = Path(tempfile.mkdtemp(prefix="byoc-rotate-"))
+    lab = Lab(directory / "lab")
+    try:
+        lab.up(select(PARTS))
+        f = Fleet(lab, directory)
+        proc = f.playbook("demo_lab.yml")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+        yield f
+    finally:
+        lab.down()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def first_run(fleet):
+    before = {h: fleet.probe(h, fleet.acme_root())["peer_sha256"] for h in HOSTS}
+    orders = fleet.orders()
+    proc = fleet.playbook("rotate.yml")
+    return {"proc": proc, "before": before, "orders": fleet.orders() - orders}
+
+
+def recap(proc: subprocess.CompletedProcess) -> dict:
+    out = {}
+    for m in re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout, re.M):
+        out[m.group(1)] = {"changed": int(m.group(3)), "failed": int(m.group(5))}
+    return out
+
+
+def test_first_run_rotates_every_group_and_every_trunk_by_name_connects(fleet, first_run):
+    proc = first_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert first_run["orders"] == len(GROUPS)  # one ACME order per certificate group, none per member
+    report = fleet.report()
+    assert sorted(g["group"] for g in report["groups"]) == sorted(GROUPS)
+    assert all(g["status"] == "renewed" for g in report["groups"]), report
+
+    root = fleet.acme_root()
+    for host in HOSTS:
+        seen = fleet.probe(host, root)  # by name, through the lab DNS, trusting only the ACME root
+        assert seen["ok"], (host, seen)
+        assert seen["peer_sha256"] != first_run["before"][host], host  # a new certificate, not the lab's initial one
+        member = next(m for g in report["groups"] for m in g["members"] if m["host"] == host)
+        assert member["fingerprint"] == seen["peer_sha256"], (host, member, seen)
+    trunks = fleet.trunks()
+    assert sorted(trunks) == sorted(HOSTS), trunks
+    assert all(len(v) == 2 and all(v) for v in trunks.values()), trunks  # both Edges, connected
+
+
+def test_second_run_changes_nothing_orders_nothing_and_only_reads(fleet, first_run):
+    assert first_run["proc"].returncode == 0
+    orders = fleet.orders()
+    writes_before = {h: len(v) for h, v in fleet.device_requests().items()}
+    genesys_before = len(fleet.genesys_requests())
+    proc = fleet.playbook("rotate.yml")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert fleet.orders() == orders  # Pebble saw no new order
+    assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(proc).values()), recap(proc)
+    for host, log in fleet.device_requests().items():
+        new = log[writes_before[host]:]
+        writes = [r for r in new if r["method"] not in ("GET", "HEAD") and not r["path"].endswith("/login")
+                  and not r["path"].endswith("/logout")]
+        assert new and not writes, (host, writes)  # each device read, nothing written
+    genesys = fleet.genesys_requests()[genesys_before:]
+    api = [r for r in genesys if r["path"].startswith("/api/")]
+    assert len(api) <= 3, genesys  # at most 3 Genesys API requests for the org (plus at most one token)
+    assert all(g["status"] == "unchanged" for g in fleet.report()["groups"])
+
+
+def test_check_mode_prints_the_plan_and_writes_nothing(fleet, first_run):
+    assert first_run["proc"].returncode == 0
+    orders, digest = fleet.orders(), fleet.store_digest()
+    before = {h: len(v) for h, v in fleet.device_requests().items()}
+    genesys_before = len(fleet.genesys_requests())
+    proc = fleet.playbook("rotate.yml", "--check", "--diff", extra={"byoc_force": True})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    for group in GROUPS:
+        assert re.search(rf"{group}/\S+ \(.*\): deploy: the group would renew \(.*forced", proc.stdout), group
+    assert fleet.orders() == orders and fleet.store_digest() == digest
+    for host, log in fleet.device_requests().items():
+        assert not [r for r in log[before[host]:] if r["method"] not in ("GET", "HEAD")
+                    and not r["path"].endswith(("/login", "/logout"))], host
+    assert all(r["method"] == "GET" or r["path"] == "/oauth/token" for r in fleet.genesys_requests()[genesys_before:])
+
+
+def test_mutual_auth_sbc_without_the_managed_ca_is_rolled_back_and_the_run_fails_naming_it(fleet, first_run):
+    """An inventory that manages the AudioCodes trusted roots exactly and leaves the MANAGED CA out: the staged
+    context lacks it, the HA pair (mutual TLS on) refuses the Edges, verification fails, the group goes back to the
+    context that served before (one re-bind), the old certificate is served again and the trunks reconnect."""
+    assert first_run["proc"].returncode == 0
+    root = fleet.acme_root()
+    old = fleet.probe("mediant_ha", root)["peer_sha256"]
+    proc = fleet.playbook("rotate.yml", "--limit", "grp_mediant_ha",
+                          extra={"byoc_force": True, "byoc_install_managed_ca": False,
+                                 "byoc_audiocodes_trusted_roots_mode": "exact", "byoc_verify_trunk_timeout": 20})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    assert "Certificate group grp_mediant_ha, device mediant_ha" in out, out[-4000:]
+    assert "check 'managed-ca' failed" in out and "MANAGED CA" in out, out[-4000:]
+    assert "is served again and verified" in out, out[-4000:]
+    seen = fleet.probe("mediant_ha", root)
+    assert seen["ok"] and seen["peer_sha256"] == old, seen  # the old certificate, and the Edge is accepted again
+    assert all(fleet.trunks()["mediant_ha"])
+    group = next(g for g in fleet.report()["groups"] if g["group"] == "grp_mediant_ha")
+    assert group["status"] == "rolled_back", group
