@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ansible_collections.byoc.certificates.plugins.module_utils import _gate
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError
 from byoc_harness import REPO, ansible_env  # noqa: E402  (on sys.path via conftest)
 from byoclab.components import select  # noqa: E402
 from byoclab.core import Lab  # noqa: E402
@@ -261,3 +263,51 @@ def test_the_module_works_when_the_action_is_bypassed(fleet, tmp_path):
                            str(args)], capture_output=True, text=True, env=env, timeout=120, check=False)
     out = json.loads(proc.stdout)
     assert out["all_ok"] is True and out["endpoints"][0]["fingerprint"] == fleet.edge["initial"]["fingerprint"], out
+
+
+# -- bad certificate material (the bad-input matrix of issue 10, for this module): the gate's own words, the field,
+# no handshake at the device, no traceback ---------------------------------------------------------------------------
+def _gate_words(call) -> str:
+    try:
+        call()
+    except InputError as exc:
+        return exc.msg.split(": ", 1)[1]
+    raise AssertionError("the gate accepted it")
+
+
+def _bad_rows(fleet):
+    client, client_key = fleet.client_pair("probe client", [ExtendedKeyUsageOID.CLIENT_AUTH])
+    _other, other_key = fleet.client_pair("other", [ExtendedKeyUsageOID.CLIENT_AUTH])
+    leaf_pem = (fleet.lab.dir / "ca" / "ribbon-edge-sip.pem").read_text()  # the Edge's seeded leaf (lab.ca.issue)
+    return [
+        ("key-in-ca-field", {"ca_certificates": fleet.lab_ca + client_key}, "ca_certificates",
+         lambda: _gate.ca_certificates(fleet.lab_ca + client_key, "ca_certificates")),
+        ("leaf-in-trust-field", {"ca_certificates": fleet.lab_ca + leaf_pem}, "ca_certificates",
+         lambda: _gate.ca_certificates(fleet.lab_ca + leaf_pem, "ca_certificates")),
+        ("garbage-ca", {"ca_certificates": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+         "ca_certificates",
+         lambda: _gate.ca_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                                       "ca_certificates")),
+        ("ca-as-client-certificate", {"client_certificate": fleet.lab_ca, "client_private_key": client_key},
+         "client_certificate", lambda: _gate.server_certificate(fleet.lab_ca, "client_certificate")),
+        ("key-in-client-certificate", {"client_certificate": client_key, "client_private_key": client_key},
+         "client_certificate", lambda: _gate.server_certificate(client_key, "client_certificate")),
+        ("key-does-not-match", {"client_certificate": client, "client_private_key": other_key}, "client_private_key",
+         lambda: _gate.private_key(other_key, "client_private_key",
+                                   certificate=x509.load_pem_x509_certificate(client.encode()),
+                                   certificate_field="client_certificate")),
+    ]
+
+
+def test_bad_certificate_material_is_refused_by_the_gate_before_any_handshake(fleet, run_module):
+    edge = fleet.edge["sip_tls"]
+    for row_id, overrides, field, gate_call in _bad_rows(fleet):
+        before = fleet.sip("edge")
+        args = {"endpoints": [{"name": edge["name"], "port": edge["port"]}], "ca_certificates": fleet.lab_ca,
+                "nameservers": [fleet.dns], **overrides}
+        res = run_module("tls_endpoint_info", args)
+        assert res.get("failed") and res.get("field") == field, (row_id, res.get("msg"))
+        assert _gate_words(gate_call) in res["msg"], (row_id, res["msg"])
+        assert "Traceback" not in res["_stdout"], row_id
+        after = fleet.sip("edge")
+        assert (after["handshakes"], after["clients_refused"]) == (before["handshakes"], before["clients_refused"]), row_id
