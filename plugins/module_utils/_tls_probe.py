@@ -24,9 +24,11 @@ Per endpoint:
 5. check the name against the leaf's subjectAltName (RFC 6125 §6.4: DNS-ID, wildcard only as the whole left-most
    label; the subject CN is never used, the stricter reading) and the fingerprint against the expected one.
 
-When the chain does not verify, the verifying handshake is aborted by the client before the leaf can be read; one
-more handshake without verification then reads the leaf so that the result still says which certificate is served
-(its fingerprint, names, expiry). Only the first handshake decides ``chain_verified``.
+When the handshake fails after the peer sent its certificate (an untrusted chain; a TLS 1.2 refusal of our client
+certificate), the leaf is read from the unverified chain the TLS library kept, so that the result still says which
+certificate is served (its fingerprint, names, expiry) with the one handshake. Only on a Python without
+``get_unverified_chain`` (before 3.10) does an untrusted chain cost one more handshake, without verification, to read
+the leaf; it never decides ``chain_verified``.
 """
 
 from __future__ import annotations
@@ -390,7 +392,8 @@ def _post_handshake_verdict(tls: ssl.SSLSocket, wait: float) -> str | None:
 
 
 def _handshake(address: str, ep: dict, settings: Settings, *, verify: bool) -> tuple[ssl.SSLSocket | None, dict]:
-    """Connect and handshake. Returns (socket or None, facts): facts has ``stage`` and ``exc`` on failure."""
+    """Connect and handshake. Returns (socket or None, facts): on failure facts has ``stage``, ``exc`` and ``leaf``
+    (the DER of the leaf the peer sent before the handshake failed, when it got that far)."""
     try:
         raw = socket.create_connection((address, ep["port"]), timeout=settings.timeout)
     except OSError as exc:
@@ -398,11 +401,45 @@ def _handshake(address: str, ep: dict, settings: Settings, *, verify: bool) -> t
     try:
         ctx = _client_context(settings, verify)
         # SNI = the name the trunks use; a fresh context per handshake, so no session can be resumed.
-        tls = ctx.wrap_socket(raw, server_hostname=ep["name"] if not _is_ip(ep["name"]) else None)
+        tls = ctx.wrap_socket(raw, server_hostname=ep["name"] if not _is_ip(ep["name"]) else None,
+                              do_handshake_on_connect=False)
     except (ssl.SSLError, OSError) as exc:
         raw.close()
         return None, {"stage": "handshake", "exc": exc}
+    try:
+        tls.do_handshake()
+    except (ssl.SSLError, OSError) as exc:
+        leaf = unverified_leaf(tls)
+        try:
+            tls.close()
+        except OSError:
+            pass
+        return None, {"stage": "handshake", "exc": exc, "leaf": leaf}
     return tls, {}
+
+
+def unverified_leaf(tls: ssl.SSLSocket) -> bytes | None:
+    """The DER of the leaf the peer sent, also after a failed handshake (an untrusted chain, or a TLS 1.2 refusal of
+    our client certificate, which comes after the server's certificate). ``SSLSocket.get_unverified_chain`` is public
+    from Python 3.13; from 3.10 the same method exists on the internal SSL object. None when neither is there."""
+    getter = getattr(tls, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    if getter is None:
+        return None
+    try:
+        chain = getter()
+    except (ValueError, ssl.SSLError, AttributeError, TypeError):
+        return None
+    if not chain:
+        return None
+    first = chain[0]
+    if isinstance(first, (bytes, bytearray)):
+        return bytes(first)
+    try:
+        return first.public_bytes(2)  # _ssl.ENCODING_DER
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def _is_ip(name: str) -> bool:
@@ -454,14 +491,25 @@ def probe(ep: dict, settings: Settings) -> dict:
             return out
         if isinstance(exc, ssl.SSLCertVerificationError):
             out.update(stage="verify", chain_verified=False)
-            _diagnose(out, addresses, ep, settings)  # what is served, with a handshake that does not verify
+            if failure.get("leaf"):
+                _add_leaf(out, failure["leaf"], ep)
+            else:  # a Python without get_unverified_chain: read the leaf with a handshake that does not verify
+                _diagnose(out, addresses, ep, settings)
             out["error"] = (f"{at}: the certificate chain does not verify against ca_certificates"
                             f" ({_describe_exc(exc)}). A Genesys Edge trusting the same CAs would refuse it: add the"
                             " issuing CA as a REMOTE certificate authority of the org (genesys_edge_certificate) and"
                             " make the device send the intermediates, or install a certificate from a trusted CA")
             return out
         reason = getattr(exc, "reason", None)
-        if isinstance(exc, ssl.SSLError) and reason in CLIENT_CERT_ALERTS:
+        # handshake_failure is also what a server says when no cipher or version is common; it only means "your
+        # client certificate" when it came after the server had sent its own certificate.
+        refused = reason in CLIENT_CERT_ALERTS and (reason != "SSLV3_ALERT_HANDSHAKE_FAILURE" or failure.get("leaf"))
+        if isinstance(exc, ssl.SSLError) and refused:
+            if failure.get("leaf"):
+                # TLS 1.2: the client verified the server's chain before it sent its own certificate, so a refusal
+                # that came after the server's certificate means the chain verified.
+                out["chain_verified"] = True
+                _add_leaf(out, failure["leaf"], ep)
             out.update(stage="handshake", client_certificate_accepted=False,
                        error=_refused(at, CLIENT_CERT_ALERTS[reason], client))
             return out

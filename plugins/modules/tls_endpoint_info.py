@@ -21,8 +21,9 @@ description:
     certificate, because an Edge may keep an old session; this module shows what a new client gets now.
   - For devices with mutual TLS, give O(client_certificate) and O(client_private_key). Without them such a device
     refuses the handshake, which is reported as such (RV(endpoints[].client_certificate_accepted=false)).
-  - When the chain does not verify, one more handshake without verification reads the served leaf, so that the
-    result still says which certificate is served. It never decides trust.
+  - When the handshake fails after the peer sent its certificate (an untrusted chain, a TLS 1.2 refusal of the client
+    certificate), the served leaf is still reported, read from the unverified chain that the TLS library kept; the
+    endpoint still costs one handshake.
   - Runs on the controller. The action plugin of the same name does the work in-process, with O(concurrency)
     endpoints at a time, so 200 endpoints cost one task, not 200 module runs. The module works the same way when
     the action plugin is bypassed.

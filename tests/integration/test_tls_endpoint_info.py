@@ -19,9 +19,11 @@ import hashlib
 import json
 import shutil
 import ssl
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -311,3 +313,60 @@ def test_bad_certificate_material_is_refused_by_the_gate_before_any_handshake(fl
         assert "Traceback" not in res["_stdout"], row_id
         after = fleet.sip("edge")
         assert (after["handshakes"], after["clients_refused"]) == (before["handshakes"], before["clients_refused"]), row_id
+
+
+# -- a TLS 1.2-only server, started here (many SBCs speak TLS 1.2): a refusal of the client certificate comes inside
+# the handshake, after the server's certificate; the probe still reports that certificate, with one connection ------
+class Tls12Server:
+    """Counts connections; requires a client certificate from ``client_ca`` when given."""
+
+    def __init__(self, fleet, client_ca: str | None):
+        tmp = Path(tempfile.mkdtemp(prefix="byoc-tls12-", dir=fleet.lab.dir))
+        cert_file, key_file = fleet.lab.ca.issue(f"tls12-{tmp.name}", ["localhost"])
+        self.der = x509.load_pem_x509_certificate(Path(cert_file).read_bytes()).public_bytes(serialization.Encoding.DER)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(cert_file, key_file)
+        if client_ca is not None:
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
+            self.ctx.load_verify_locations(cadata=client_ca)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                conn, _peer = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            try:
+                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["refused-client", "untrusted-chain"])
+def test_tls12_failure_still_reports_the_served_leaf_with_one_connection(fleet, run_module, trusted):
+    server = Tls12Server(fleet, client_ca=fleet.lab_ca if trusted else None)
+    try:
+        res = run_module("tls_endpoint_info", {
+            "endpoints": [{"name": "localhost", "host": "127.0.0.1", "port": server.port, "label": "tls12"}],
+            "ca_certificates": fleet.lab_ca if trusted else fleet.sa_ca})
+        connections = server.connections
+    finally:
+        server.stop()
+    r = by_label(res)["tls12"]
+    assert not r["ok"] and r["fingerprint"] == hashlib.sha256(server.der).hexdigest(), r
+    assert r["name_matches"] is True and connections == 1
+    if trusted:
+        assert r["chain_verified"] is True and r["client_certificate_accepted"] is False
+        assert "requires a client certificate" in r["error"]
+    else:
+        assert r["chain_verified"] is False and r["stage"] == "verify"
