@@ -235,3 +235,32 @@ def test_mutual_auth_sbc_without_the_managed_ca_is_rolled_back_and_the_run_fails
     assert all(fleet.trunks()["mediant_ha"])
     group = next(g for g in fleet.report()["groups"] if g["group"] == "grp_mediant_ha")
     assert group["status"] == "rolled_back", group
+
+
+def test_a_due_group_outside_its_maintenance_window_is_skipped_with_the_reason(fleet, first_run):
+    """Maintenance windows in the site's local time (IANA zone): a group that is due (decided as if it were 200
+    days later) is skipped while its window is closed, and planned for renewal while it is open."""
+    assert first_run["proc"].returncode == 0
+    zone = "Pacific/Kiritimati"  # UTC+14: a local time far from the controller's
+    local_hour = int(subprocess.run(["date", "+%H"], env={**os.environ, "TZ": zone}, capture_output=True, text=True,
+                                    check=True).stdout)
+    closed = {"timezone": zone, "start": f"{(local_hour + 2) % 24:02d}:00", "end": f"{(local_hour + 3) % 24:02d}:00"}
+    always = {"timezone": zone, "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "24:00"}
+    later = "2027-06-18T00:00:00Z"
+    orders = fleet.orders()
+    shut = fleet.playbook("rotate.yml", "--check", "--limit", "grp_mediant_sa",
+                          extra={"byoc_maintenance_window": closed, "byoc_now": later})
+    assert shut.returncode == 0, shut.stdout[-4000:]
+    assert re.search(rf"grp_mediant_sa/mediant_sa \(.*\): skipped: outside its maintenance window \(.*{zone}; it is ",
+                     shut.stdout), shut.stdout[-4000:]
+    opened = fleet.playbook("rotate.yml", "--check", "--limit", "grp_mediant_sa",
+                            extra={"byoc_maintenance_window": always, "byoc_now": later})
+    assert opened.returncode == 0, opened.stdout[-4000:]
+    assert re.search(r"grp_mediant_sa/mediant_sa \(.*\): deploy: the group would renew", opened.stdout), \
+        opened.stdout[-4000:]
+    assert fleet.orders() == orders
+
+    bad = fleet.playbook("rotate.yml", "--check", "--limit", "grp_mediant_sa",
+                         extra={"byoc_maintenance_window": {"timezone": "Mars/Olympus_Mons"}})
+    assert bad.returncode != 0
+    assert "Inventory host mediant_sa: byoc_maintenance_window: needs timezone, an IANA zone name" in bad.stdout
