@@ -264,3 +264,28 @@ def test_a_due_group_outside_its_maintenance_window_is_skipped_with_the_reason(f
                          extra={"byoc_maintenance_window": {"timezone": "Mars/Olympus_Mons"}})
     assert bad.returncode != 0
     assert "Inventory host mediant_sa: byoc_maintenance_window: needs timezone, an IANA zone name" in bad.stdout
+
+
+def test_a_failed_deploy_step_leaves_the_core_pair_on_its_old_certificate_and_fails_naming_it(fleet, first_run):
+    """A deploy step that fails (the Ribbon SBC Core answers 500 to re-pointing the TLS profile, a test-only fault):
+    the vendor module removes what it created, the group is rolled back and re-verified, both nodes still serve the
+    old certificate (never two), the trunks stay connected, and the run fails naming the group, device and check."""
+    assert first_run["proc"].returncode == 0
+    root = fleet.acme_root()
+    old = fleet.probe("sbc_core", root)
+    assert old["ok"], old
+    core = fleet.c["ribbon_core"]
+    before = get(f"{core['control_url']}/state", fleet.ca_file)
+    get(f"{core['control_url']}/fault", fleet.ca_file, method="POST",
+        body={"method": "PATCH", "path": "tlsProfile", "status": 500, "message": "injected by test_rotate", "times": 1})
+    proc = fleet.playbook("rotate.yml", "--limit", "grp_sbc_core",
+                          extra={"byoc_force": True, "byoc_verify_trunk_timeout": 20})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    assert "Certificate group grp_sbc_core, device sbc_core" in out and "check 'deploy' failed" in out, out[-4000:]
+    assert "is served again and verified" in out, out[-4000:]
+    seen = fleet.probe("sbc_core", root)
+    assert seen["ok"] and seen["peer_sha256"] == old["peer_sha256"], seen
+    after = get(f"{core['control_url']}/state", fleet.ca_file)
+    assert after["profiles"] == before["profiles"], (before["profiles"], after["profiles"])  # still the old object
+    assert all(fleet.trunks()["sbc_core"])
