@@ -362,6 +362,8 @@ GROUP_DEFAULTS = {
                            "password": "pw-xyz", "validate_certs": True, "timeout": 5},
     "genesys": lambda tmp: {"api_url": "https://127.0.0.1:9", "client_id": "id", "client_secret": "pw-xyz",
                             "validate_certs": True, "request_timeout": 5},
+    "verify": lambda tmp: {"nameservers": ["127.0.0.1:9"], "timeout": 5, "concurrency": 2},
+    "report": lambda tmp: {"dir": str(tmp / "report"), "print_table": False},
 }
 # the module's own minimal arguments (everything else comes from the group's defaults)
 MODULE_ARGS = {
@@ -369,6 +371,9 @@ MODULE_ARGS = {
     "certificate_renewal_decision": {"group": "defaults-g", "names": ["a.example.test"]},
     "dns01_record": {"record": "_acme-challenge.a.example.test", "value": ["token"], "state": "absent", "wait": False},
     "genesys_trunk_info": {"wait": False},
+    "tls_endpoint_info": {"endpoints": [{"name": "a.example.test", "host": "127.0.0.1", "port": 9}],
+                          "ca_certificates": "not a certificate: refused by the gate, after the options were accepted"},
+    "fleet_report": {"groups": []},
 }
 
 
