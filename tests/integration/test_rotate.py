@@ -109,9 +109,9 @@ class Fleet:
         ac = self.c["audiocodes"]["devices"]
         logs = {h: get(f"{ac[d]['control_url']}/requests", ac[d]["ca_file"])
                 for h, d in (("mediant_ha", "mediant-ha"), ("mediant_sa", "mediant-sa"))}
-        logs["sbc_core"] = [{"method": m, "path": p} for m, p, *_ in
+        logs["sbc_core"] = [{"method": m, "path": p} for m, p, *_rest in
                             get(f"{self.c['ribbon_core']['control_url']}/requests", self.ca_file)]
-        logs["sbc_edge"] = [{"method": m, "path": p} for m, p, *_ in
+        logs["sbc_edge"] = [{"method": m, "path": p} for m, p, *_rest in
                             get(f"{self.c['ribbon_edge']['control_url']}/requests", self.ca_file)]
         return logs
 
