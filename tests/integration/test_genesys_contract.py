@@ -12,11 +12,14 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -149,8 +152,20 @@ def test_trunks_by_name_down_for_dns_or_a_refused_client_certificate_roundtrip(g
     Edge's client certificate (the Ribbon Core pair, mutual authentication on, no MANAGED CA installed)."""
     g.control("POST", "/reset")
     core = lab.part("ribbon_core")
-    g.add_remote(Path(lab.ca_file).read_text(), name="lab CA (signs the Core's initial certificate)")
+    lab_ca = Path(lab.ca_file).read_text()
+    g.add_remote(lab_ca, name="lab CA (signs the Core's initial certificate)")
     s = core["sip_tls"]
+    # The lab is shared: another test file may have installed its own chain on the Core. Trust the self-signed root
+    # that the Core serves now too, so the Edge gets past the server certificate and the refusal is the Core's.
+    shown = subprocess.run(["openssl", "s_client", "-connect", f"{s.get('host', '127.0.0.1')}:{s['port']}",
+                            "-servername", s["name"], "-showcerts"], input="", capture_output=True, text=True,
+                           timeout=30, check=False).stdout
+    known = {x509.load_pem_x509_certificate(lab_ca.encode()).fingerprint(hashes.SHA256())}
+    for block in CERT_RE.findall(shown):
+        cert = x509.load_pem_x509_certificate(block.encode())
+        if cert.issuer == cert.subject and cert.fingerprint(hashes.SHA256()) not in known:
+            known.add(cert.fingerprint(hashes.SHA256()))
+            g.add_remote(block, name="root the Core serves now")
     try:
         nowhere = g.control("POST", "/trunks", {"name": "Contract nowhere", "proxies": ["nowhere.lab.test:5061"]})
         refused = g.control("POST", "/trunks", {"name": "Contract core", "proxies": [f"{s['name']}:{s['port']}"]})
