@@ -22,8 +22,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _fleet_report
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import ByocError
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import safe_traceback, where
+from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
 
 display = Display()
 
@@ -43,13 +42,8 @@ class ActionModule(ActionBase):
         failure = None
         try:
             report = _fleet_report.run(args, check_mode=bool(self._task.check_mode), opener=open_url)
-        except ByocError as exc:
-            failure = dict(exc.details, msg=exc.msg)
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = {"msg": f"Unexpected {type(exc).__name__} in fleet_report at {where(exc)}. This is a bug in"
-                              " byoc.certificates; please report it with the output of -vvv (the error's own text is"
-                              " not shown because it may quote a secret).",
-                       "exception": safe_traceback(exc)}
+            failure = failure_of(exc, "fleet_report")
         if failure is not None:
             result.update(failure)
             result["failed"] = True

@@ -22,8 +22,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _tls_probe
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import ByocError
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import safe_traceback, where
+from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
 
 
 class ActionModule(ActionBase):
@@ -43,13 +42,8 @@ class ActionModule(ActionBase):
         failure = None
         try:
             result.update(_tls_probe.run(args))
-        except ByocError as exc:
-            failure = dict(exc.details, msg=exc.msg)
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = {"msg": f"Unexpected {type(exc).__name__} in tls_endpoint_info at {where(exc)}. This is a bug in"
-                              " byoc.certificates; please report it with the output of -vvv (the error's own text is"
-                              " not shown because it may quote a secret).",
-                       "exception": safe_traceback(exc)}
+            failure = failure_of(exc, "tls_endpoint_info")
         if failure is not None:
             result.update(failure)
             result["failed"] = True

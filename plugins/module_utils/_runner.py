@@ -67,19 +67,25 @@ def safe_traceback(exc: BaseException) -> str:
     return "".join(reversed(parts))
 
 
+def failure_of(exc: BaseException, name: str) -> dict:
+    """The failed result for ``exc`` raised by ``name``'s work: a ByocError's message and details, or, for anything
+    else, the type and place without the exception's text. Shared by ``run_module`` and the action plugins."""
+    if isinstance(exc, ByocError):
+        return dict(exc.details, msg=exc.msg)
+    return {
+        "msg": f"Unexpected {type(exc).__name__} in {name} at {where(exc)}. This is a bug in"
+               " byoc.certificates; please report it with the output of -vvv (the error's own text is not shown"
+               " because it may quote a secret).",
+        "exception": safe_traceback(exc),
+    }
+
+
 def run_module(module: t.Any, work: t.Callable[[t.Any], dict]) -> None:
     failure: dict | None = None
     try:
         result = work(module)
-    except ByocError as exc:
-        failure = dict(exc.details, msg=exc.msg)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        failure = {
-            "msg": f"Unexpected {type(exc).__name__} in {module._name} at {where(exc)}. This is a bug in"
-                   " byoc.certificates; please report it with the output of -vvv (the error's own text is not shown"
-                   " because it may quote a secret).",
-            "exception": safe_traceback(exc),
-        }
+        failure = failure_of(exc, module._name)
     # Outside the except blocks: with no exception being handled, fail_json cannot attach one's text by itself.
     if failure is not None:
         module.fail_json(**failure)
