@@ -705,7 +705,16 @@ def build(emu: Emulator) -> Router:
                   "selfUri": f"{CAS}/{ca_id}"}
             if body.get("description"):
                 ca["description"] = str(body["description"])
-            emu.cas[ca_id] = ca
+            withhold = emu.faults.get("withhold_remote")
+            if withhold and int(withhold.get("count", 0)) > 0:
+                # Fault (TEST-ONLY): the org does not keep this REMOTE CA. §7 / §1.1: anyone holding Telephony >
+                # Plugin > All may delete a REMOTE CA; this stands for another administrator or automation that
+                # removes it right after it was added. The answer is the normal 200 with the entity (§1), so only a
+                # read-back shows that the org does not trust it.
+                withhold["count"] = int(withhold["count"]) - 1
+                withhold["withheld"] = withhold.get("withheld", 0) + 1
+            else:
+                emu.cas[ca_id] = ca
             out = dict(ca)
         emu.wake.set()
         return Reply.json(out, 200)  # §1: POST returns 200, not 201
@@ -989,10 +998,11 @@ def build(emu: Emulator) -> Router:
         """{"rate_limit": {"count": N, "retry_after": S}, "errors": {"count": N, "status": 503},
         "expire_tokens": {"after_requests": N}, "conflict": {"count": N}}; N API requests are affected.
         {"hold_health": true}: no health round runs until the faults are cleared, so every trunk keeps its last
-        observation (eventTime) and state: the org reports health from before whatever changes meanwhile."""
+        observation (eventTime) and state: the org reports health from before whatever changes meanwhile.
+        {"withhold_remote": {"count": N}}: the next N REMOTE CAs created are answered 200 but not kept."""
         body = req.json() or {}
         with emu.lock:
-            for key in ("rate_limit", "errors", "conflict", "expire_tokens", "hold_health"):
+            for key in ("rate_limit", "errors", "conflict", "expire_tokens", "hold_health", "withhold_remote"):
                 if key in body:
                     emu.faults[key] = dict(body[key]) if isinstance(body[key], dict) else body[key]
             if "expire_tokens" in body and int(body["expire_tokens"].get("after_requests", 0)) <= 0:
