@@ -15,8 +15,9 @@ The report also names what a user would otherwise find at 2 AM (issue 11 §5), f
 - a leaf without the TLS clientAuth EKU on a device whose configuration presents it as a client
   (``members[].client_auth_required`` with ``members[].extended_key_usage``; Let's Encrypt dropped that EKU from
   its classic profile on 2026-02-11, field-2026.md);
-- a Genesys CA that expires before the leaf (``genesys_cas[].not_after`` against the leaf's expiry; the group's
-  ``warnings`` pass through as well);
+- a Genesys CA that expires before the leaf (``genesys_cas[].not_after`` against the leaf's expiry, for the CAs the
+  leaf chains to when the leaf's ``issuer`` and the CAs' ``subject``/``issuer`` are given; the group's ``warnings``
+  pass through as well);
 - a group whose next renewal falls outside every maintenance window (``maintenance_windows``: local times in the
   site's IANA time zone).
 """
@@ -106,14 +107,26 @@ def _text(value: t.Any, field: str, *, required: bool = False) -> str | None:
     return str(value)
 
 
-def _hhmm(value: t.Any, field: str) -> datetime.time:
-    m = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", str(value or "").strip())
+def _hhmm(value: t.Any, field: str, default: str) -> int:
+    """A local time ``HH:MM`` as minutes after midnight; ``24:00`` is the end of the day (the window format of
+    ``roles/fleet_plan/tasks/window.yml``, where ``start`` defaults to 00:00 and ``end`` to 24:00)."""
+    text = default if value is None or str(value).strip() == "" else str(value).strip()
+    if text == "24:00":
+        return 24 * 60
+    m = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", text)
     if not m:
-        raise InputError(field, f"{value!r} is not a local time HH:MM")
-    return datetime.time(int(m.group(1)), int(m.group(2)))
+        raise InputError(field, f"{value!r} is not a local time HH:MM (00:00 to 24:00)")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _window(w: t.Any, field: str) -> dict:
+    """One maintenance window in the inventory's format (``byoc_maintenance_window``, roles/fleet_plan window.yml):
+    ``timezone`` (IANA, required), ``days`` (default every day; only the first three letters count, as there),
+    ``start`` (default 00:00), ``end`` (default 24:00)."""
     if not isinstance(w, dict):
         raise InputError(field, "expected {timezone, start, end, days (optional)}")
     tz_name = _text(w.get("timezone"), f"{field}.timezone", required=True)
@@ -126,8 +139,9 @@ def _window(w: t.Any, field: str) -> dict:
     days = w.get("days") or list(DAYS)
     if not isinstance(days, list) or any(str(d).lower()[:3] not in DAYS for d in days):
         raise InputError(f"{field}.days", f"expected a list of week days ({', '.join(DAYS)})")
-    return {"timezone": tz_name, "tz": tz, "start": _hhmm(w.get("start"), f"{field}.start"),
-            "end": _hhmm(w.get("end"), f"{field}.end"), "days": [DAYS.index(str(d).lower()[:3]) for d in days]}
+    return {"timezone": tz_name, "tz": tz, "start": _hhmm(w.get("start"), f"{field}.start", "00:00"),
+            "end": _hhmm(w.get("end"), f"{field}.end", "24:00"),
+            "days": sorted({DAYS.index(str(d).lower()[:3]) for d in days})}
 
 
 def check_groups(groups: t.Any) -> list[dict]:
@@ -160,6 +174,7 @@ def check_groups(groups: t.Any) -> list[dict]:
                             "not_after": parse_time(m.get("not_after"), f"{mf}.not_after"),
                             "client_auth_required": bool(m.get("client_auth_required")),
                             "extended_key_usage": [str(e) for e in eku] if eku is not None else None,
+                            "issuer": _text(m.get("issuer"), f"{mf}.issuer"),
                             "has_eku": "extended_key_usage" in m})
         trunks = []
         for j, tr in enumerate(g.get("trunks") or []):
@@ -175,6 +190,9 @@ def check_groups(groups: t.Any) -> list[dict]:
             if not isinstance(ca, dict):
                 raise InputError(cf, "expected {name (or subject), not_after}")
             cas.append({"name": _text(ca.get("name") or ca.get("subject"), f"{cf}.name") or f"CA {j + 1}",
+                        "subject": _text(ca.get("subject"), f"{cf}.subject"),
+                        "issuer": _text(ca.get("issuer"), f"{cf}.issuer"),
+                        "fingerprint": _text(ca.get("fingerprint"), f"{cf}.fingerprint"),
                         "not_after": parse_time(ca.get("not_after"), f"{cf}.not_after")})
         warnings = g.get("warnings") or []
         if not isinstance(warnings, list):
@@ -184,6 +202,7 @@ def check_groups(groups: t.Any) -> list[dict]:
             "old_not_after": parse_time(g.get("old_not_after"), f"{f}.old_not_after"),
             "new_not_after": parse_time(g.get("new_not_after"), f"{f}.new_not_after"),
             "next_renewal": parse_time(g.get("next_renewal"), f"{f}.next_renewal"),
+            "issuer": _text(g.get("issuer"), f"{f}.issuer"),
             "members": members, "trunks": trunks, "genesys_cas": cas,
             "warnings": [str(w) for w in warnings],
             "maintenance_windows": [_window(w, f"{f}.maintenance_windows[{k}]")
@@ -203,17 +222,47 @@ def leaf_not_after(g: dict) -> datetime.datetime | None:
 
 def in_window(when: datetime.datetime, w: dict) -> bool:
     """``when`` falls in the window: on one of its days, from start to end local time; an end at or before the start
-    crosses midnight (the day is the day the window starts)."""
+    crosses midnight (the day is the day the window starts), as in roles/fleet_plan/tasks/window.yml."""
     local = when.astimezone(w["tz"])
-    t_ = local.time().replace(tzinfo=None)
+    now_min = local.hour * 60 + local.minute
     start, end = w["start"], w["end"]
     if start < end:
-        return local.weekday() in w["days"] and start <= t_ < end
-    if t_ >= start:
+        return local.weekday() in w["days"] and start <= now_min < end
+    if now_min >= start:
         return local.weekday() in w["days"]
-    if t_ < end:
+    if now_min < end:
         return (local.weekday() - 1) % 7 in w["days"]
     return False
+
+
+def leaf_issuers(g: dict) -> set[str]:
+    """The issuer names of the group's leaf: the group's ``issuer`` and its members' (RFC 4514 strings)."""
+    out = {m["issuer"] for m in g["members"] if m["issuer"]}
+    if g["issuer"]:
+        out.add(g["issuer"])
+    return out
+
+
+def chain_cas(g: dict) -> tuple[list[dict], bool]:
+    """The Genesys CAs the group's leaf chains to, and whether that could be decided.
+
+    With the leaf's issuer and the CAs' subjects known, the chain is walked upwards by name (issuer -> the CA with
+    that subject -> its issuer ...), so a CA of the org that has nothing to do with this group (another group's,
+    or one superseded and waiting to be pruned) is not reported against it. Without them, every CA given is taken as
+    the group's chain (the caller picked them)."""
+    cas = g["genesys_cas"]
+    issuers = leaf_issuers(g)
+    if not issuers or not cas or not all(c["subject"] for c in cas):
+        return cas, False
+    picked: list[dict] = []
+    names = set(issuers)
+    while True:
+        more = [c for c in cas if c["subject"] in names and c not in picked]
+        if not more:
+            break
+        picked.extend(more)
+        names = {c["issuer"] for c in more if c["issuer"] and c["issuer"] != c["subject"]}
+    return picked, True
 
 
 def flags_for(g: dict) -> list[str]:
@@ -227,8 +276,13 @@ def flags_for(g: dict) -> list[str]:
                          " checks the client EKU may refuse it. Let's Encrypt's classic profile dropped clientAuth on"
                          " 2026-02-11: use a CA or profile that still includes it, or have the peer stop requiring it")
     leaf_end = leaf_not_after(g)
+    cas, walked = chain_cas(g)
+    if walked and not cas:
+        flags.append(f"no certificate authority the Genesys org trusts issued the leaf (issuer"
+                     f" {', '.join(sorted(leaf_issuers(g)))}): the Edges will refuse the SBC's certificate. Add the"
+                     " issuing chain as REMOTE certificate authorities (the rotation's trust step does)")
     if leaf_end is not None:
-        for ca in g["genesys_cas"]:
+        for ca in cas:
             if ca["not_after"] is not None and ca["not_after"] < leaf_end:
                 flags.append(f"the Genesys CA {ca['name']} expires {iso(ca['not_after'])}, before the leaf"
                              f" ({iso(leaf_end)}): trunks will go down then. Add the CA's successor as a REMOTE"
@@ -236,8 +290,8 @@ def flags_for(g: dict) -> list[str]:
     flags.extend(g["warnings"])
     windows = g["maintenance_windows"]
     if windows and g["next_renewal"] is not None and not any(in_window(g["next_renewal"], w) for w in windows):
-        where = "; ".join(f"{','.join(DAYS[d] for d in w['days'])} {w['start'].strftime('%H:%M')}-"
-                          f"{w['end'].strftime('%H:%M')} {w['timezone']}" for w in windows)
+        where = "; ".join(f"{','.join(DAYS[d] for d in w['days'])} {_clock(w['start'])}-{_clock(w['end'])}"
+                          f" {w['timezone']}" for w in windows)
         flags.append(f"the next renewal ({iso(g['next_renewal'])}) falls outside every maintenance window ({where}):"
                      " the run on that day will skip the group unless forced. Widen a window or move the stagger")
     return flags
@@ -385,9 +439,9 @@ def report_json(groups: list[dict], flags: dict[str, list[str]], *, now: datetim
             "trunks": [{"name": tr["name"], "connected": tr["connected"], "observed_at": iso(tr["observed_at"])}
                        for tr in g["trunks"]],
             "trunks_connected": sum(1 for tr in g["trunks"] if tr["connected"]),
-            "genesys_cas": [{"name": c["name"], "not_after": iso(c["not_after"])} for c in g["genesys_cas"]],
+            "genesys_cas": [{"name": c["name"], "not_after": iso(c["not_after"])} for c in chain_cas(g)[0]],
             "maintenance_windows": [{"timezone": w["timezone"], "days": [DAYS[d] for d in w["days"]],
-                                     "start": w["start"].strftime("%H:%M"), "end": w["end"].strftime("%H:%M")}
+                                     "start": _clock(w["start"]), "end": _clock(w["end"])}
                                     for w in g["maintenance_windows"]],
             "findings": flags.get(g["group"], []),
         }

@@ -259,3 +259,54 @@ def test_write_atomic_replaces_by_rename(tmp_path):
     assert path.read_text() == "new\n" and path.stat().st_ino != inode  # a new file renamed over the old one
     assert R.write_atomic(str(path), "new\n") is False
     assert os.listdir(tmp_path) == ["byoc_certificates.prom"]
+
+
+# -- the inventory's window format (roles/fleet_plan/tasks/window.yml) -------------------------------------------------
+@pytest.mark.parametrize("window,flagged", [
+    # 2027-01-12T02:00Z is Tuesday 03:00 in Berlin. window.yml: start defaults to 00:00, end to 24:00, days to all.
+    ({"timezone": "Europe/Berlin"}, False),
+    ({"timezone": "Europe/Berlin", "days": ["tuesday"]}, False),  # only the first three letters count
+    ({"timezone": "Europe/Berlin", "days": ["Monday"], "start": "20:00", "end": "24:00"}, True),
+    ({"timezone": "Europe/Berlin", "days": ["tue"], "start": "02:00"}, False),  # open until 24:00
+    ({"timezone": "Europe/Berlin", "days": ["tue"], "end": "03:00"}, True),  # 03:00 is the end, not inside
+])
+def test_windows_in_the_inventory_format(window, flagged):
+    out = findings(next_renewal="2027-01-12T02:00:00Z", maintenance_windows=[window])
+    assert any("outside every maintenance window" in f for f in out) is flagged
+
+
+def test_window_defaults_show_in_the_report():
+    built = R.build({"groups": [group(maintenance_windows=[{"timezone": "UTC", "days": ["sat"]}])]}, NOW)
+    assert built["json"]["groups"][0]["maintenance_windows"] == [
+        {"timezone": "UTC", "days": ["sat"], "start": "00:00", "end": "24:00"}]
+
+
+# -- the Genesys CAs the leaf chains to ---------------------------------------------------------------------------------
+ORG_CAS = [
+    {"name": "E1 (ours)", "subject": "CN=E1,O=LE", "issuer": "CN=Root X2,O=LE", "not_after": "2027-01-01T00:00:00Z"},
+    {"name": "Root X2", "subject": "CN=Root X2,O=LE", "issuer": "CN=Root X2,O=LE", "not_after": "2040-01-01T00:00:00Z"},
+    {"name": "Old CA (another group's)", "subject": "CN=Other", "issuer": "CN=Other",
+     "not_after": "2026-12-31T00:00:00Z"},
+]
+
+
+def test_genesys_ca_finding_follows_the_leaf_chain_only():
+    """Only the CAs the leaf chains to (issuer -> subject, upwards) are held against the leaf's expiry."""
+    members = [{"host": "sbc1", "endpoint": "sbc1:5061", "not_after": "2027-02-02T10:00:00Z", "issuer": "CN=E1,O=LE"}]
+    out = findings(members=members, genesys_cas=ORG_CAS)
+    assert len(out) == 1 and "E1 (ours) expires 2027-01-01T00:00:00Z, before the leaf" in out[0]
+    # the same CAs, chain walked to the root: an intermediate valid long enough is no finding
+    cas = [dict(ORG_CAS[0], not_after="2031-01-01T00:00:00Z"), ORG_CAS[1], ORG_CAS[2]]
+    assert findings(members=members, genesys_cas=cas) == []
+    # and the root is part of the chain: a root that expires first is named
+    cas = [cas[0], dict(ORG_CAS[1], not_after="2027-01-15T00:00:00Z"), ORG_CAS[2]]
+    out = findings(members=members, genesys_cas=cas)
+    assert len(out) == 1 and "Root X2 expires 2027-01-15" in out[0]
+    built = R.build({"groups": [group(members=members, genesys_cas=cas)]}, NOW)
+    assert [c["name"] for c in built["json"]["groups"][0]["genesys_cas"]] == ["E1 (ours)", "Root X2"]
+
+
+def test_a_leaf_no_org_ca_issued_is_named():
+    out = findings(issuer="CN=Unknown Issuing CA", genesys_cas=ORG_CAS)
+    assert len(out) == 1 and "no certificate authority the Genesys org trusts issued the leaf" in out[0]
+    assert "CN=Unknown Issuing CA" in out[0]
