@@ -116,6 +116,16 @@ attributes:
       - byoc.certificates.verify
 """
 
+    ACTIONGROUP_PLAN = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.plan) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.plan
+"""
+
     ACTIONGROUP_REPORT = r"""
 options: {}
 attributes:
