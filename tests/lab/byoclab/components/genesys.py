@@ -29,7 +29,10 @@ Keys of ``components.genesys`` in lab.json:
 ``responders``              ``[{"name", "address" ("127.0.0.1:port"), "port", "cert_file"}]``
 ``edges``                   ``[{"id", "name", "client_cert_file", "client_key_file"}]``: the certificate (and its key)
                             the Edge presents to SBCs (signed by the MANAGED CA, extended key usage clientAuth), for
-                            tests that act as an Edge
+                            tests that act as an Edge. The Edges start ONLINE, ACTIVE, active, with 0 conversations
+                            (config keys ``online_status``, ``status_code``, ``state``, ``conversation_count`` per
+                            Edge change that); ``POST control_url/edges/<id or name>`` changes them (TEST-ONLY:
+                            offline, a non-ACTIVE status code, a conversation count, a schedule), see docs/genesys.md
 ``dns``                     ``{"host", "port"}``: the DNS server the Edges resolve proxy names with
 ``trunks``                  ``[{"id", "name", "edge_id", "trunk_base_id", "proxies"}]`` (trunk instances)
 ``trunk_bases``             ``[{"id", "name", "proxies"}]``

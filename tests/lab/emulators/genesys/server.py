@@ -44,7 +44,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -64,6 +64,12 @@ DEFAULT_TLS_PORT = 5061
 # §1.3 documents "max 100" for edgeIds of GET /edges/metrics; §1.4 gives no maximum for trunkIds of
 # GET /trunks/metrics. UNCONFIRMED, so the stricter reading: the same 100 (400 above it).
 MAX_METRICS_IDS = 100
+# §2.4 Edge enums (SDK models/edge.py) and the domain-entity state of §2.1.
+EDGE_ONLINE_STATUSES = ("ONLINE", "OFFLINE")
+EDGE_STATUS_CODES = ("NEW", "AWAITING_CONNECTION", "AWAITING_FINGERPRINT", "AWAITING_FINGERPRINT_VERIFICATION",
+                     "FINGERPRINT_VERIFIED", "AWAITING_BOOTSTRAP", "ACTIVE", "INACTIVE", "RMA", "UNPAIRING", "UNPAIRED",
+                     "INITIALIZING")
+EDGE_STATES = ("active", "inactive", "deleted")
 
 
 def now_utc() -> datetime.datetime:
@@ -173,6 +179,8 @@ class Emulator:
         with open(config["managed_ca"]["pem_file"], encoding="ascii") as fh:
             self.managed_pem = fh.read()
         self.seed_bases = config.get("trunk_bases", [])
+        # Per Edge: the §2.4 health fields and the TEST-ONLY schedules that change them (see ``set_edge``).
+        self.edge_status: dict[str, dict] = {}
         self.cas: dict[str, dict] = {}
         self.bases: dict[str, dict] = {}
         self.trunks: dict[str, dict] = {}
@@ -197,6 +205,12 @@ class Emulator:
         self.bases, self.trunks = {}, {}
         for b in self.seed_bases:
             self._add_base(b, seeded=True)
+        # Optional per-Edge keys of the config (online_status, status_code, state, conversation_count); a config
+        # without them (the fleet generator's, say) gets healthy, idle Edges.
+        self.edge_status = {eid: {
+            "onlineStatus": str(e.get("online_status", "ONLINE")), "statusCode": str(e.get("status_code", "ACTIVE")),
+            "state": str(e.get("state", "active")), "conversationCount": int(e.get("conversation_count", 0)),
+            "reads": 0, "schedule": [], "drain": None, "pending": []} for eid, e in self.edges.items()}
 
     def _add_base(self, spec: dict, seeded: bool = False) -> tuple[dict, list[dict]]:
         base_id = spec.get("id") or str(uuid.uuid4())
@@ -268,6 +282,116 @@ class Emulator:
                 and any(str(s).upper() == "SIP" for s in ca.get("services") or [])]
         return "\n".join(pems)
 
+    # -- Edge health (§2.4) ------------------------------------------------------------------------------
+    def edge_down(self, edge_id: str) -> str | None:
+        """Why this Edge cannot carry its trunks now, or None. §2.4: "healthy" = onlineStatus ONLINE, statusCode
+        ACTIVE, state active. An OFFLINE Edge sends no SIP OPTIONS, so its trunks are down; UNCONFIRMED what a real
+        org reports for the trunks of an Edge that is not ACTIVE or not active: the stricter reading, they are down
+        too (never more optimistic than reality) and §2.6 ``enabled`` ("the Edge is in service") is false."""
+        st = self.edge_status.get(edge_id) or {}
+        self._drain(st)
+        if st.get("onlineStatus") != "ONLINE":
+            return f"the Edge is {st.get('onlineStatus')}: it sends no SIP OPTIONS"
+        if st.get("statusCode") != "ACTIVE" or st.get("state") != "active":
+            return f"the Edge is out of service (statusCode {st.get('statusCode')}, state {st.get('state')})"
+        return None
+
+    def edge_in_service(self, edge_id: str) -> bool:
+        st = self.edge_status.get(edge_id) or {}
+        return st.get("statusCode") == "ACTIVE" and st.get("state") == "active"
+
+    @staticmethod
+    def _drain(st: dict) -> None:
+        """TEST-ONLY time-based decrease of conversationCount (``drainPerSecond``): calls end as time passes."""
+        drain = st.get("drain")
+        if drain:
+            gone = int((time.monotonic() - drain["since"]) * drain["per_second"])
+            st["conversationCount"] = max(0, drain["from"] - gone)
+
+    def read_edge(self, edge_id: str) -> dict:
+        """The Edge as one API answer shows it (listing or GET), and the read's effects on the TEST-ONLY schedules:
+        the next value of ``conversationSchedule`` is what this read shows, and a ``pending`` change whose
+        ``after_reads`` is reached applies after the read. Call with the lock held."""
+        st = self.edge_status[edge_id]
+        if st["schedule"]:
+            st["conversationCount"] = st["schedule"].pop(0)
+            st["drain"] = None
+        view = self.edge_view(self.edges[edge_id])
+        st["reads"] += 1
+        due = [p for p in st["pending"] if p["after_reads"] <= st["reads"]]
+        if due:
+            st["pending"] = [p for p in st["pending"] if p["after_reads"] > st["reads"]]
+            for change in due:
+                self._apply_edge(st, change["set"])
+            self.wake.set()  # the Edges' next round follows the new state at once
+        return view
+
+    def set_edge(self, edge_id: str, body: dict) -> dict:
+        """TEST-ONLY: change an Edge now and/or schedule changes (see ``/_control/edges/<id>``). Raises ValueError."""
+        st = self.edge_status[edge_id]
+        now = {k: body[k] for k in ("onlineStatus", "statusCode", "state", "conversationCount") if k in body}
+        self._check_edge_fields(now)
+        schedule = body.get("conversationSchedule")
+        if schedule is not None and (not isinstance(schedule, list)
+                                     or not all(isinstance(n, int) and n >= 0 for n in schedule)):
+            raise ValueError("conversationSchedule must be a list of counts (integers, 0 or more)")
+        pending = body.get("pending") or []
+        for p in pending:
+            if not isinstance(p, dict) or not isinstance(p.get("after_reads"), int) or not isinstance(p.get("set"), dict):
+                raise ValueError("pending entries are {after_reads: int, set: {field: value}}")
+            self._check_edge_fields(p["set"])
+        drain = body.get("drainPerSecond")
+        if drain is not None and (not isinstance(drain, (int, float)) or drain <= 0):
+            raise ValueError("drainPerSecond must be a number more than 0")
+        self._apply_edge(st, now)
+        if schedule is not None:
+            st["schedule"] = list(schedule)
+        if pending:
+            st["pending"] = [{"after_reads": st["reads"] + int(p["after_reads"]), "set": dict(p["set"])}
+                             for p in pending] + st["pending"]
+        if drain is not None:
+            self._drain(st)
+            st["drain"] = {"per_second": float(drain), "since": time.monotonic(), "from": st["conversationCount"]}
+        self.wake.set()
+        return self.edge_control_view(edge_id)
+
+    @staticmethod
+    def _check_edge_fields(fields: dict) -> None:
+        if "onlineStatus" in fields and fields["onlineStatus"] not in EDGE_ONLINE_STATUSES:
+            raise ValueError(f"onlineStatus must be one of {', '.join(EDGE_ONLINE_STATUSES)} (§2.4)")
+        if "statusCode" in fields and fields["statusCode"] not in EDGE_STATUS_CODES:
+            raise ValueError(f"statusCode must be one of {', '.join(EDGE_STATUS_CODES)} (§2.4)")
+        if "state" in fields and fields["state"] not in EDGE_STATES:
+            raise ValueError(f"state must be one of {', '.join(EDGE_STATES)} (§2.1)")
+        if "conversationCount" in fields and (not isinstance(fields["conversationCount"], int)
+                                              or fields["conversationCount"] < 0):
+            raise ValueError("conversationCount must be an integer, 0 or more (§2.4)")
+        unknown = set(fields) - {"onlineStatus", "statusCode", "state", "conversationCount"}
+        if unknown:
+            raise ValueError(f"unknown Edge fields {sorted(unknown)}")
+
+    @staticmethod
+    def _apply_edge(st: dict, fields: dict) -> None:
+        st.update(fields)
+        if "conversationCount" in fields:
+            st["drain"] = None
+            st["schedule"] = []
+
+    def edge_control_view(self, edge_id: str) -> dict:
+        st = self.edge_status[edge_id]
+        self._drain(st)
+        return {"id": edge_id, "name": self.edges[edge_id]["name"],
+                **{k: st[k] for k in ("onlineStatus", "statusCode", "state", "conversationCount", "reads")},
+                "schedule": list(st["schedule"]), "pending": list(st["pending"]),
+                "drain_per_second": st["drain"]["per_second"] if st["drain"] else None,
+                "down": self.edge_down(edge_id)}
+
+    def find_edge(self, key: str) -> str | None:
+        key = unquote(key)
+        if key in self.edges:
+            return key
+        return next((eid for eid, e in self.edges.items() if e["name"].lower() == key.lower()), None)
+
     # -- health -------------------------------------------------------------------------------------------
     def health_loop(self) -> None:
         while True:
@@ -285,13 +409,15 @@ class Emulator:
             observed = wire_time()
             trust = self.remote_trust()
             jobs = []
+            edge_down = {eid: self.edge_down(eid) for eid in self.edges}
             for trunk in self.trunks.values():
                 base = self.bases[trunk["base_id"]]
                 jobs.append((trunk["id"], trunk["edge_id"], self.proxies(base),
                              str(self._prop(base, "trunk_transport_protocolVariant", "udp")).lower(),
                              bool(self._prop(base, "trunk_enabled", True))))
-        targets = {(edge_id, proxy) for _tid, edge_id, proxies, proto, enabled in jobs if proto == "tls" and enabled
-                   for proxy in proxies}
+        # An Edge that is down probes nothing and keeps no session (see edge_down).
+        targets = {(edge_id, proxy) for _tid, edge_id, proxies, proto, enabled in jobs
+                   if proto == "tls" and enabled and not edge_down.get(edge_id) for proxy in proxies}
         futures = {t: self.pool.submit(self._probe, t[0], t[1], trust) for t in targets}
         results = {t: f.result() for t, f in futures.items()}
         with self.sessions_lock:
@@ -307,8 +433,12 @@ class Emulator:
                 old = self.health.get(trunk_id) or {"connected": False, "since": stamp, "options": []}
                 old_opts = {o["proxyAddress"]: o for o in old.get("options", [])}
                 options, error = [], None
+                down = edge_down.get(edge_id)
                 if not enabled:
                     connected = False
+                elif down:
+                    connected = False
+                    error = down
                 elif proto != "tls":
                     # UNCONFIRMED how UDP/TCP trunks look; the lab emulates TLS only, so they are never connected.
                     connected = False
@@ -333,7 +463,8 @@ class Emulator:
                 since = old["since"] if old.get("connected") == connected else stamp
                 self.health[trunk_id] = {"connected": connected, "since": since, "options": options, "error": error,
                                          # §2.7 eventTime: only a round that probed the trunk observes it.
-                                         "observed": observed if (enabled and proto == "tls") else old.get("observed")}
+                                         "observed": observed if (enabled and proto == "tls" and not down)
+                                         else old.get("observed")}
             self.rounds_completed += 1
             self.last_round_seconds = round(time.monotonic() - started, 3)
             self.round_cond.notify_all()
@@ -429,11 +560,17 @@ class Emulator:
     # -- wire views ---------------------------------------------------------------------------------------
     def edge_view(self, e: dict) -> dict:
         site = self.cfg["site"]
+        st = self.edge_status[e["id"]]
+        self._drain(st)
         return {
-            "id": e["id"], "name": e["name"], "version": 1, "state": "active",
+            "id": e["id"], "name": e["name"], "version": 1,
+            # §2.1 state, §2.4 statusCode / onlineStatus / conversationCount: the TEST-ONLY Edge controls set them.
+            "state": st["state"],
             "dateCreated": self.cfg.get("created", wire_time()), "dateModified": self.cfg.get("created", wire_time()),
-            "make": "Genesys", "model": "Lab Edge", "softwareVersion": "lab", "statusCode": "ACTIVE",
-            "onlineStatus": "ONLINE", "physicalEdge": True, "managed": False, "edgeDeploymentType": "HARDWARE",
+            "make": "Genesys", "model": "Lab Edge", "softwareVersion": "lab", "statusCode": st["statusCode"],
+            "onlineStatus": st["onlineStatus"], "conversationCount": st["conversationCount"],
+            "callDrainingState": "NONE",  # §2.4 enum; the lab never drains calls itself
+            "physicalEdge": True, "managed": False, "edgeDeploymentType": "HARDWARE",
             "site": {"id": site["id"], "name": site["name"], "mediaModel": "Premises",
                      "selfUri": f"{EDGES}/sites/{site['id']}"},
             "selfUri": f"{EDGES}/{e['id']}",
@@ -454,7 +591,7 @@ class Emulator:
             "trunkMetabase": {"id": base["trunkMetabase"]["id"], "name": base["trunkMetabase"]["name"]},
             # §2.6: inService comes from trunk_enabled of the trunk base; enabled = the Edge is in service.
             "inService": bool(self._prop(base, "trunk_enabled", True)),
-            "enabled": True,
+            "enabled": self.edge_in_service(edge["id"]),
             "logicalInterface": {"id": f"{edge['id']}-li1", "name": "Lab interface",
                                  "selfUri": f"{EDGES}/{edge['id']}/logicalinterfaces/{edge['id']}-li1"},
             "connectedStatus": {"connected": h["connected"], "connectedStateTime": h["since"]},
@@ -466,7 +603,9 @@ class Emulator:
             "selfUri": f"{EDGES}/trunks/{trunk['id']}",
         }
         if h.get("error"):
-            view["ipStatus"]["errorInfo"] = {"text": h["error"], "code": "transport.not.emulated"}
+            # §2.6 TrunkErrorInfo; the code strings are UNCONFIRMED (the emulator names the cause).
+            code = "edge.down" if h["error"].startswith("the Edge is") else "transport.not.emulated"
+            view["ipStatus"]["errorInfo"] = {"text": h["error"], "code": code}
         return view
 
     def base_view(self, base: dict, with_properties: bool = True) -> dict:
@@ -797,15 +936,17 @@ def build(emu: Emulator) -> Router:
         sort_by = req.q("sortBy", "name")
         views.sort(key=lambda v: str(v.get(sort_by, v["name"])).lower())
         keep = {k: req.q(k) for k in ("name", "site.id", "edgeGroup.id", "sortBy", "managed", "showCloudMedia")}
-        return Reply.json(paged(req, EDGES, views, total, keep))
+        page = paged(req, EDGES, views, total, keep)
+        with emu.lock:  # what this answer shows is what the Edges' TEST-ONLY schedules count as a read
+            page["entities"] = [emu.read_edge(v["id"]) for v in page["entities"]]
+        return Reply.json(page)
 
     @api("GET", EDGES + r"/(?P<edge_id>[0-9a-f-]{36})")
     def get_edge(req: Request, edge_id: str) -> Reply:
         with emu.lock:
-            edge = emu.edges.get(edge_id)
-            if edge is None:
+            if edge_id not in emu.edges:
                 raise not_found()
-            return Reply.json(emu.edge_view(edge))
+            return Reply.json(emu.read_edge(edge_id))
 
     def trunk_listing(req: Request, path: str, edge_id: str | None) -> Reply:
         sort_order = (req.q("sortOrder") or "ASC").upper()
@@ -971,6 +1112,7 @@ def build(emu: Emulator) -> Router:
                  "version": ca["version"], "fingerprints": sorted(fps(ca["certificate"]))}
                 for ca in emu.cas.values()],
             "edge_sessions": emu.session_view(),
+            "edges": [emu.edge_control_view(eid) for eid in emu.edges],
             "trunks": [{"id": t["id"], "name": emu.bases[t["base_id"]]["name"], "edge_id": t["edge_id"],
                         "trunk_base_id": t["base_id"], "proxies": emu.proxies(emu.bases[t["base_id"]]),
                         "connected": emu.health.get(t["id"], {}).get("connected", False),
@@ -1031,6 +1173,34 @@ def build(emu: Emulator) -> Router:
             return Reply.json({"error": exc.message}, 400)
         emu.wake.set()
         return Reply.json({"trunk_base_id": base["id"], "trunks": trunks})
+
+    @r.route("GET", "/_control/edges")
+    def ctl_edges(req: Request) -> Reply:
+        """TEST-ONLY: every Edge's §2.4 health fields, how often the API showed it (``reads``), its schedules."""
+        with emu.lock:
+            return Reply.json({"edges": [emu.edge_control_view(eid) for eid in emu.edges]})
+
+    @r.route("POST", r"/_control/edges/(?P<key>[^/]+)")
+    def ctl_edge(req: Request, key: str) -> Reply:
+        """TEST-ONLY Edge faults, by Edge id or name. Body (every key optional):
+        ``onlineStatus`` (ONLINE|OFFLINE), ``statusCode`` (§2.4 enum), ``state`` (active|inactive|deleted),
+        ``conversationCount`` (int): set now;
+        ``conversationSchedule`` ([int, ...]): each API read of the Edge (listing or GET) shows the next count, the
+        last one stays;
+        ``drainPerSecond`` (number): the count falls by this many per second from now, down to 0;
+        ``pending`` ([{"after_reads": N, "set": {...}}]): apply ``set`` once the API has shown the Edge N more times
+        (e.g. healthy for a pre-check, unhealthy for the check after a change).
+        An Edge that is OFFLINE, not ACTIVE or not active stops probing: its trunks go down at the next round."""
+        body = req.json() or {}
+        with emu.lock:
+            edge_id = emu.find_edge(key)
+            if edge_id is None:
+                return Reply.json({"error": f"no Edge {key}"}, 404)
+            try:
+                out = emu.set_edge(edge_id, body)
+            except ValueError as exc:
+                return Reply.json({"error": str(exc)}, 400)
+        return Reply.json(out)
 
     @r.route("POST", "/_control/edge-sessions/drop")
     def ctl_drop_sessions(req: Request) -> Reply:
