@@ -18,6 +18,9 @@ description:
     O(state=absent) at it fails with a clear message before anything is changed.
   - Add the new CA before an SBC serves a certificate that chains to it; remove the old one only after every trunk
     is connected again (see M(byoc.certificates.genesys_trunk_info)). Deleting and re-adding an entry gives it a new id.
+  - With O(store) and O(group), O(state=present) records in the certificate store which CAs it B(created) in the org.
+    O(state=pruned) removes, after O(grace_period) days, the recorded CAs that no group needs any more (in no chain of
+    a group's current or previous certificate in the store). A CA this module did not create is never pruned.
   - Uses the official Genesys Cloud Python SDK.
 author:
   - byoc.certificates contributors (!UNKNOWN)
@@ -37,8 +40,12 @@ options:
     description:
       - V(present) makes every CA certificate of O(certificate) a REMOTE entry with exactly O(services).
       - V(absent) removes the REMOTE entries holding the certificates of O(certificate) or O(fingerprints).
+      - V(pruned) removes superseded REMOTE CAs that this module created (recorded in O(store)), after
+        O(grace_period), never one in the chain of the current or previous certificate of a group in O(groups), never
+        one recorded for a group not in O(groups), never one it did not create, never the MANAGED CA. In check mode
+        it shows what would be pruned. Needs O(store) and O(groups).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, pruned]
     default: present
   certificate:
     description:
@@ -78,6 +85,85 @@ options:
     type: list
     elements: str
     default: [SIP]
+  store:
+    description:
+      - The certificate store (as for M(byoc.certificates.certificate_store)) that keeps, per org, which CAs this
+        module created. The record is the document of the reserved group C(genesys-trust-<16 hex>), derived from the
+        API URL and the OAuth client id (an OAuth client belongs to one org; the id is hashed, never written).
+      - With O(state=present) and O(group), each CA created is recorded. With O(state=pruned), the current and
+        previous material of every group in O(groups) is read from here (no passphrase needed, only public
+        certificates are read).
+    type: dict
+    suboptions:
+      backend:
+        description: V(filesystem) (a directory on the controller) or V(s3).
+        type: str
+        choices: [filesystem, s3]
+        default: filesystem
+      path:
+        description: The store's root directory, for O(store.backend=filesystem). Default from E(BYOC_STORE_PATH).
+        type: path
+      s3:
+        description: The S3 bucket, for O(store.backend=s3) (as for M(byoc.certificates.certificate_store)).
+        type: dict
+        suboptions:
+          bucket:
+            description: The bucket name.
+            type: str
+            required: true
+          prefix:
+            description: A key prefix under which the groups are kept.
+            type: str
+            default: ''
+          endpoint_url:
+            description: An S3-compatible endpoint. Default from E(BYOC_STORE_S3_ENDPOINT_URL).
+            type: str
+          region:
+            description: The AWS region. Default from E(AWS_REGION) or E(AWS_DEFAULT_REGION).
+            type: str
+          access_key:
+            description: The AWS access key ID. Default from E(AWS_ACCESS_KEY_ID).
+            type: str
+          secret_key:
+            description: The AWS secret access key. Default from E(AWS_SECRET_ACCESS_KEY).
+            type: str
+          session_token:
+            description: An AWS session token. Default from E(AWS_SESSION_TOKEN).
+            type: str
+          validate_certs:
+            description: Verify the TLS certificate of the S3 endpoint.
+            type: bool
+            default: true
+          ca_path:
+            description: A PEM file with the CAs that sign the S3 endpoint's certificate.
+            type: path
+  group:
+    description:
+      - With O(state=present) and O(store), the certificate group whose chain this is; the CAs created are recorded
+        for it.
+    type: str
+  groups:
+    description:
+      - With O(state=pruned), every certificate group whose SBCs this org trusts through REMOTE CAs. Their current
+        and previous chains (what a rollback goes back to) are never pruned. A group listed without a current
+        certificate in the store stops the task before anything is removed.
+    type: list
+    elements: str
+  grace_period:
+    description:
+      - With O(state=pruned), days a CA must have been superseded (needed by no group, counted from the first prune
+        run that found it so) before it is removed.
+      - The default of 30 days outlasts an on-demand rollback (C(rollback.yml)) of a rotation found bad days later,
+        and the Edges' long-lived TLS sessions to an SBC (they keep the certificate of their handshake); and it is
+        short against a certificate's lifetime, so the org's list does not grow without end.
+    type: int
+    default: 30
+  keep_fingerprints:
+    description:
+      - With O(state=pruned), SHA-256 fingerprints of further CA certificates never to prune (for example the
+        chain an SBC serves that the store does not know of).
+    type: list
+    elements: str
 seealso:
   - module: byoc.certificates.genesys_edge_certificate_info
   - module: byoc.certificates.genesys_trunk_info
@@ -97,6 +183,21 @@ EXAMPLES = r"""
     fingerprints:
       - "3f:9a:...:c1"
 
+- name: Trust a group's chain and record what was created (for pruning later)
+  byoc.certificates.genesys_edge_certificate:
+    region: eu_west_1
+    certificate: "{{ issuing_chain }}"
+    store: {path: /var/lib/byoc-store}
+    group: sbc-emea
+
+- name: Show which superseded REMOTE CAs created by byoc.certificates would be pruned (30 days after)
+  byoc.certificates.genesys_edge_certificate:
+    region: eu_west_1
+    state: pruned
+    store: {path: /var/lib/byoc-store}
+    groups: [sbc-emea, sbc-us]
+  check_mode: true
+
 - name: Use module_defaults for the connection
   module_defaults:
     group/byoc.certificates.genesys:
@@ -113,7 +214,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 authorities:
-  description: One item per CA certificate asked for, with what was (or, in check mode, would be) done.
+  description:
+    - One item per CA certificate asked for, with what was (or, in check mode, would be) done.
+    - With O(state=pruned), one V(delete) item per entry pruned (or that would be).
   returned: always
   type: list
   elements: dict
@@ -147,6 +250,64 @@ authorities:
       description: Expiry of the certificate (when known from O(certificate)).
       type: str
       sample: "2030-01-01T00:00:00+00:00"
+prune:
+  description:
+    - With O(state=pruned), the verdict on each CA recorded as created by this module.
+  returned: when state=pruned
+  type: list
+  elements: dict
+  contains:
+    fingerprint:
+      description: SHA-256 fingerprint of the CA certificate.
+      type: str
+      sample: 5e1f0d0b8d3d6c9c6a8e8f6a0e8d2c7b4b1f3a2d9c8e7f6a5b4c3d2e1f0a9b8c
+    id:
+      description: Id of the org's entry.
+      type: str
+      sample: 3b0c1b9e-4e0b-4b3e-9d38-8f0a2f7b9e11
+    name:
+      description: Name of the entry when it was created.
+      type: str
+      sample: byoc.certificates issuing chain - E5
+    subject:
+      description: Subject of the CA certificate.
+      type: str
+      sample: CN=E5,O=Let's Encrypt,C=US
+    groups:
+      description: The certificate groups it was added for.
+      type: list
+      elements: str
+      sample: [sbc-emea]
+    verdict:
+      description:
+        - V(pruned) (removed, or would be in check mode), V(waiting) (superseded, within the grace period),
+          V(in use) (in a chain of a group's current or previous certificate), V(kept) (see RV(prune[].why)),
+          V(gone) (no longer in the org, forgotten).
+      type: str
+      sample: waiting
+    why:
+      description: The reason, in a sentence.
+      type: str
+      sample: superseded since 2026-11-30T08:00:00Z; the grace period of 30 days ends 2026-12-30T08:00:00Z
+    superseded:
+      description: With V(waiting) and V(pruned), since when no group needs it.
+      type: str
+      sample: "2026-11-30T08:00:00Z"
+    prune_after:
+      description: With V(waiting), when it may be pruned.
+      type: str
+      sample: "2026-12-30T08:00:00Z"
+left_alone:
+  description: With O(state=pruned), the REMOTE entries this module did not create (never pruned).
+  returned: when state=pruned
+  type: list
+  elements: dict
+  sample: [{name: Partner root, id: 9d1..., fingerprint: 9c0e...}]
+recorded:
+  description: With O(store), whether the store's record of created CAs (or their superseded times) was written.
+  returned: when store is set
+  type: bool
+  sample: true
 diff:
   description: Before and after of the REMOTE entries, keyed by fingerprint (only with C(--diff)).
   returned: when diff mode is on
@@ -176,6 +337,10 @@ api:
 
 from ansible.module_utils.basic import AnsibleModule
 
+import copy
+import datetime
+
+from ansible_collections.byoc.certificates.plugins.module_utils import _pem
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, NotFound
 from ansible_collections.byoc.certificates.plugins.module_utils._genesys import trust
 from ansible_collections.byoc.certificates.plugins.module_utils._genesys.client import load_sdk
@@ -187,14 +352,28 @@ from ansible_collections.byoc.certificates.plugins.module_utils._genesys.common 
 )
 from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
+from ansible_collections.byoc.certificates.plugins.module_utils._store import base as store_base
+from ansible_collections.byoc.certificates.plugins.module_utils._store import document as store_doc
 
 API = "TelephonyProvidersEdgeApi"
 
 
 def work(module: AnsibleModule) -> dict:
     p = module.params
+    if p["state"] == "pruned":
+        return work_pruned(module)
     # 1. Input, before anything is touched.
     services = trust.check_services(p["services"])
+    for name in ("groups", "keep_fingerprints"):
+        if p[name]:
+            raise InputError(name, "is only used with state=pruned")
+    if p["group"] and not p["store"]:
+        raise InputError("group", "is recorded in the store: give store as well")
+    if p["store"] and p["state"] == "present":
+        if not p["group"]:
+            raise InputError("group", "state=present with store records the CAs created for a certificate group:"
+                                      " give the group")
+        store_base.check_group(p["group"])
     desired: list[dict] = []
     remove: list[str] = []
     warnings: list[str] = []
@@ -233,12 +412,127 @@ def work(module: AnsibleModule) -> dict:
         actions = trust.plan_absent(existing, remove, field)
     changed = any(a["action"] != "none" for a in actions)
 
-    # 4. Write only what differs.
-    if changed and not module.check_mode:
-        for act in actions:
-            apply_action(client, act)
-
+    # 4. Write only what differs; record what was created even when a later write fails (a CA left unrecorded is
+    # never pruned, which is the safe side). A CA recorded before that this group needs again is no longer
+    # superseded.
+    recording = bool(p["store"]) and p["state"] == "present" and not module.check_mode
+    recorded = False
+    try:
+        if changed and not module.check_mode:
+            for act in actions:
+                apply_action(client, act)
+    finally:
+        if recording:
+            now = datetime.datetime.now(datetime.timezone.utc)
+            recorded = update_ledger(p, api_url, lambda ledger: trust.record_added(ledger, actions, p["group"], now))
     result = {"changed": changed, "authorities": [trust.public(a) for a in actions], "api": stats(client)}
+    if p["store"]:
+        result["recorded"] = recorded
+    if module._diff:
+        result["diff"] = {"before": trust.diff_view(existing), "after": trust.diff_view(trust.apply_to(existing, actions))}
+    return result
+
+
+def open_ledger_store(p: dict, api_url: str):
+    """The store, opened on the org's ledger group. Returns (store, ledger group name)."""
+    name = trust.ledger_group(api_url, p["client_id"] or "")
+    return store_doc.open_store(dict(p["store"], group=name)), name
+
+
+def update_ledger(p: dict, api_url: str, change) -> bool:
+    """Read the org's ledger, apply ``change(ledger) -> bool``, and write it back if changed: a compare-and-swap on
+    the document's revision, retried on a concurrent write (the store's rule, issue 10)."""
+    store, name = open_ledger_store(p, api_url)
+    for _attempt in range(3):
+        doc = store.read(name) or store_doc.empty_document(name)
+        ledger = doc.get(trust.LEDGER_KEY) or {"org": api_url, "authorities": {}}
+        if not change(ledger):
+            return False
+        rev = store_base.revision_of(doc)
+        doc[trust.LEDGER_KEY] = ledger
+        doc["revision"] = rev + 1
+        doc["updated"] = store_doc.utc_iso()
+        try:
+            store.write(name, doc, rev)
+        except store_base.StaleRevision:
+            continue
+        return True
+    raise store_base.StaleRevision(f"The record of CAs added to the org ({store.where(name)}) kept changing while this"
+                                   " task wrote it; run the task again.")
+
+
+def needed_fingerprints(store, groups: list[str]) -> set[str]:
+    """The CA certificates in the chains (intermediates and root) of every group's current and previous material."""
+    keep: set[str] = set()
+    for group in groups:
+        doc = store.read(group)
+        if not doc or not doc.get("current"):
+            raise InputError("groups", f"group {group} has no current certificate in the store"
+                                       f" ({store.where(group)}), so what it needs cannot be known; nothing was"
+                                       " pruned. List only groups that have been issued, or fix the store path.")
+        for slot in ("current", "previous"):
+            material = doc.get(slot) or {}
+            for part in ("chain", "root"):
+                pem = material.get(part)
+                if pem and pem.strip():
+                    keep.update(_pem.fingerprint(c) for c in _pem.load_certificates(pem, f"{group}.{slot}.{part}"))
+    return keep
+
+
+def work_pruned(module: AnsibleModule) -> dict:
+    p = module.params
+    # 1. Input, before anything is touched.
+    if not p["store"]:
+        raise InputError("store", "state=pruned needs the store, which records the CAs this module created")
+    if not p["groups"]:
+        raise InputError("groups", "state=pruned needs every certificate group whose SBCs this org trusts, so that no"
+                                   " CA one of them needs is pruned")
+    for name in ("certificate", "fingerprints", "group"):
+        if p[name]:
+            raise InputError(name, "is not used with state=pruned")
+    if p["grace_period"] < 0:
+        raise InputError("grace_period", "must be 0 or more days")
+    groups = []
+    for g in p["groups"]:
+        try:
+            groups.append(store_base.check_group(g))
+        except InputError:
+            raise InputError("groups", f"{g!r} is not a valid group name (1-128 letters, digits, '.', '_' or '-',"
+                                       " starting with a letter or digit)") from None
+    keep_extra = {trust.normalize_fingerprint(f, "keep_fingerprints") for f in p["keep_fingerprints"] or []}
+    api_url = check_connection_params(p)
+    store, ledger_name = open_ledger_store(p, api_url)
+    # 2. Read: what every group needs (the store), the org's entries, the record of what this module created.
+    keep = needed_fingerprints(store, groups) | keep_extra
+    client = client_from_params(p, api_url)
+    listing = client.call(API, "get_telephony_providers_edges_certificateauthorities")
+    existing = [trust.summarize(client.to_wire(ca)) for ca in listing.entities or []]
+    doc = store.read(ledger_name)
+    ledger = copy.deepcopy((doc or {}).get(trust.LEDGER_KEY) or {"org": api_url, "authorities": {}})
+    recorded = set(ledger.get("authorities", {}))
+    # 3. Decide (pure).
+    now = datetime.datetime.now(datetime.timezone.utc)
+    actions, verdicts = trust.plan_prune(existing, ledger, keep, groups, now, p["grace_period"])
+    changed = bool(actions)
+    # 4. Delete, then record the superseded times and forget what was deleted (even if a later delete failed).
+    updated = False
+    if not module.check_mode:
+        done: list[dict] = []
+        try:
+            for act in actions:
+                apply_action(client, act)
+                done.append(act)
+        finally:
+            def change(current: dict) -> bool:
+                before = copy.deepcopy(current)
+                trust.plan_prune(existing, current, keep, groups, now, p["grace_period"])
+                trust.forget(current, done)
+                return current != before
+            updated = update_ledger(p, api_url, change)
+    left_alone = [{"name": e["name"], "id": e["id"], "fingerprint": e["fingerprint"]} for e in existing
+                  if e["type"] == "REMOTE" and not recorded.intersection(e["fingerprints"])]
+    result = {"changed": changed, "authorities": [trust.public(a) for a in actions], "prune": verdicts,
+              "left_alone": left_alone, "recorded": updated, "api": stats(client)}
     if module._diff:
         result["diff"] = {"before": trust.diff_view(existing), "after": trust.diff_view(trust.apply_to(existing, actions))}
     return result
@@ -274,14 +568,25 @@ def apply_action(client, act: dict) -> None:
 def argument_spec() -> dict:
     spec = connection_argument_spec()
     spec.update(
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+        state={"type": "str", "choices": ["present", "absent", "pruned"], "default": "present"},
         certificate={"type": "str"},
         fingerprints={"type": "list", "elements": "str"},
         name={"type": "str"},
         services={"type": "list", "elements": "str", "default": list(trust.DEFAULT_SERVICES)},
         allow_expired_ca={"type": "bool", "default": False},
+        store={"type": "dict", "options": store_options()},
+        group={"type": "str"},
+        groups={"type": "list", "elements": "str"},
+        grace_period={"type": "int", "default": trust.DEFAULT_GRACE_DAYS},
+        keep_fingerprints={"type": "list", "elements": "str"},
     )
     return spec
+
+
+def store_options() -> dict:
+    """The store's location options (certificate_store's, without group and passphrase: no key is read here)."""
+    spec = store_doc.store_argspec()
+    return {k: spec[k] for k in ("backend", "path", "s3")}
 
 
 def main() -> None:

@@ -100,6 +100,15 @@ authorities:
       type: list
       elements: str
       sample: ["2030-01-01T00:00:00+00:00"]
+    certificates:
+      description:
+        - Every certificate in the entry's PEM as parsed by this module - C(fingerprint), C(subject), C(issuer)
+          (RFC 4514, as M(byoc.certificates.tls_endpoint_info) gives a leaf's issuer) and C(not_after). A report
+          walks a leaf's chain through the org's CAs with them.
+      type: list
+      elements: dict
+      sample: [{fingerprint: 5e1f..., subject: "CN=E5,O=Let's Encrypt,C=US", issuer: "CN=ISRG Root X2,O=ISRG,C=US",
+                not_after: "2027-03-12T23:59:59+00:00"}]
     certificate:
       description: The PEM of the entry (public CA certificates).
       type: str

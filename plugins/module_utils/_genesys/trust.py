@@ -12,6 +12,8 @@ Entries are identified by the SHA-256 fingerprints of the certificates in their 
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import re
 import typing as t
 
@@ -80,6 +82,17 @@ def entry_fingerprints(pem: str | None) -> list[str]:
         return []
 
 
+def entry_certificates(pem: str | None) -> list[dict]:
+    """Subject, issuer, expiry and fingerprint of every certificate in an entry's PEM, parsed here (the same RFC 4514
+    strings as ``tls_endpoint_info`` gives for a leaf's issuer, so a report can walk a leaf's chain by name)."""
+    try:
+        certs = _pem.load_certificates(pem or "", "certificate")
+    except InputError:
+        return []
+    return [{"fingerprint": _pem.fingerprint(c), "subject": c.subject.rfc4514_string(),
+             "issuer": c.issuer.rfc4514_string(), "not_after": c.not_valid_after_utc.isoformat()} for c in certs]
+
+
 def summarize(ca: dict) -> dict:
     """A wire DomainCertificateAuthority as the modules return it (public data only)."""
     fps = entry_fingerprints(ca.get("certificate"))
@@ -95,6 +108,7 @@ def summarize(ca: dict) -> dict:
         "fingerprint": fps[0] if fps else None,
         "subjects": [d.get("subject") for d in details],
         "expiration_dates": [d.get("expirationDate") for d in details],
+        "certificates": entry_certificates(ca.get("certificate")),
         "certificate": ca.get("certificate"),
     }
 
@@ -189,3 +203,134 @@ def check_services(services: t.Any) -> list[str]:
             raise InputError("services", f"{s!r} is not a service name")
         out.append(s.strip())
     return out
+
+
+# -- what byoc.certificates added, and pruning it (issue 11 §5) -------------------------------------------------------
+# The ledger: one store document per org connection (api_url + OAuth client; an OAuth client belongs to exactly one
+# org), under the reserved group name ``genesys-trust-<16 hex>``, key ``genesys_trust``::
+#
+#     {"org": <api_url>, "authorities": {<fingerprint>: {"id", "name", "subject", "not_after", "added", "groups",
+#                                                        "superseded": <first run that found it not needed> | null}}}
+#
+# Only CAs this collection created are recorded, so only they can ever be pruned: a CA the org had already (added by
+# hand, or by another tool) is never recorded and never removed.
+LEDGER_KEY = "genesys_trust"
+DEFAULT_GRACE_DAYS = 30
+
+
+def ledger_group(api_url: str, client_id: str) -> str:
+    """The store group name of an org's ledger (the client id is hashed, never written)."""
+    digest = hashlib.sha256(f"{api_url.rstrip('/')}\n{client_id}".encode("utf-8")).hexdigest()[:16]
+    return f"genesys-trust-{digest}"
+
+
+def _iso(dt: datetime.datetime) -> str:
+    return dt.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse(text: t.Any) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+
+
+def record_added(ledger: dict, actions: list[dict], group: str, now: datetime.datetime) -> bool:
+    """Record in ``ledger`` (in place) the CAs that ``actions`` created for ``group``; a CA recorded before that the
+    group needs again gets the group added and is no longer superseded. A CA that existed without a record (added by
+    someone else) stays unrecorded. Returns whether the ledger changed."""
+    entries = ledger.setdefault("authorities", {})
+    changed = False
+    for act in actions:
+        fp = act.get("fingerprint")
+        if not fp:
+            continue
+        if act["action"] == "create":
+            if not act.get("id"):
+                continue  # not created (a failed request): nothing to record
+            entries[fp] = {"id": act.get("id"), "name": act.get("name"), "subject": act.get("subject"),
+                           "not_after": act.get("not_after"), "added": _iso(now), "groups": [group],
+                           "superseded": None}
+            changed = True
+        elif fp in entries:
+            e = entries[fp]
+            if group not in e.get("groups", []):
+                e["groups"] = sorted(set(e.get("groups", [])) | {group})
+                changed = True
+            if e.get("superseded"):
+                e["superseded"] = None
+                changed = True
+    return changed
+
+
+def plan_prune(existing: list[dict], ledger: dict, keep: set[str], groups: list[str], now: datetime.datetime,
+               grace_days: int) -> tuple[list[dict], list[dict]]:
+    """Which REMOTE CAs to delete now (pure). Returns (delete actions, a verdict per recorded CA).
+
+    A CA is deleted only if all of these hold:
+    - byoc.certificates created it (it is in the ledger); a CA the org had already is never touched;
+    - it is still REMOTE in the org (never the MANAGED CA), and its entry holds nothing but recorded, unneeded CAs;
+    - no group needs it: it is in no chain of a group's current or previous material (``keep``, which is what a
+      rollback goes back to);
+    - every group that ever recorded it is among ``groups`` (a group this run does not know of may still need it);
+    - it has been superseded (found not needed) for at least ``grace_days``, counted from the first run that found it
+      so, not from when it was added.
+
+    ``ledger`` is updated in place: ``superseded`` is set the first time a CA is found not needed, cleared when it is
+    needed again, and entries whose CA is gone from the org are dropped.
+    """
+    entries = ledger.setdefault("authorities", {})
+    by_fp = {fp: e for e in existing for fp in e["fingerprints"]}
+    known = set(groups)
+    verdicts: list[dict] = []
+    deletes: dict[str, dict] = {}
+    for fp in sorted(entries):
+        rec = entries[fp]
+        holder = by_fp.get(fp)
+        base = {"fingerprint": fp, "name": rec.get("name"), "subject": rec.get("subject"), "groups": rec.get("groups", [])}
+        if holder is None:
+            verdicts.append({**base, "verdict": "gone", "why": "no longer in the org (removed by someone else)"})
+            del entries[fp]
+            continue
+        base["id"] = holder["id"]
+        if holder["type"] != "REMOTE":
+            verdicts.append({**base, "verdict": "kept", "why": f"the entry is {holder['type']}, not REMOTE"})
+            continue
+        if fp in keep:
+            rec["superseded"] = None
+            verdicts.append({**base, "verdict": "in use", "why": "in the chain of a group's current or previous"
+                                                                 " certificate"})
+            continue
+        if not rec.get("superseded"):
+            rec["superseded"] = _iso(now)
+        unknown = sorted(set(rec.get("groups", [])) - known)
+        if unknown:
+            verdicts.append({**base, "verdict": "kept", "why": f"added for group(s) {', '.join(unknown)}, which this run"
+                                                               " does not list; they may still need it"})
+            continue
+        others = [f for f in holder["fingerprints"] if f != fp and (f in keep or f not in entries)]
+        if others:
+            verdicts.append({**base, "verdict": "kept", "why": "its entry also holds certificates that are needed or"
+                                                               " were not added by byoc.certificates"})
+            continue
+        since = _parse(rec["superseded"]) or now
+        due = since + datetime.timedelta(days=grace_days)
+        if now < due:
+            verdicts.append({**base, "verdict": "waiting", "superseded": rec["superseded"], "prune_after": _iso(due),
+                             "why": f"superseded since {rec['superseded']}; the grace period of {grace_days} days"
+                                    f" ends {_iso(due)}"})
+            continue
+        verdicts.append({**base, "verdict": "pruned", "superseded": rec["superseded"],
+                         "why": f"superseded since {rec['superseded']}, more than {grace_days} days"})
+        deletes[holder["id"]] = {"action": "delete", "id": holder["id"], "name": holder["name"],
+                                 "services": holder["services"], "fingerprint": holder["fingerprint"],
+                                 "fingerprints": holder["fingerprints"]}
+    return list(deletes.values()), verdicts
+
+
+def forget(ledger: dict, actions: list[dict]) -> None:
+    """Drop the deleted CAs from the ledger (after the deletes succeeded)."""
+    entries = ledger.setdefault("authorities", {})
+    for act in actions:
+        for fp in act.get("fingerprints") or [act.get("fingerprint")]:
+            entries.pop(fp, None)
