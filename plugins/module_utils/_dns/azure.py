@@ -43,10 +43,9 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import (
     InputError,
     NotFound,
 )
-from ansible_collections.byoc.certificates.plugins.module_utils._http import Response
+from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import (
     DNSProvider,
-    GuardedHttpClient,
     clean_secret,
     longest_suffix_zone,
     register,
@@ -213,8 +212,8 @@ class AzureProvider(DNSProvider):
         self.options = o
 
     # -- tokens -----------------------------------------------------------------------------------------------
-    def _http(self, base: str, service: str, **kw: t.Any) -> GuardedHttpClient:
-        return GuardedHttpClient(base, service=service, validate_certs=self.options.get("validate_certs", True),
+    def _http(self, base: str, service: str, **kw: t.Any) -> HttpClient:
+        return HttpClient(base, service=service, validate_certs=self.options.get("validate_certs", True),
                                  ca_path=self.options.get("ca_path"), retries=3, max_retry_after=30, **kw)
 
     def _token(self) -> str:

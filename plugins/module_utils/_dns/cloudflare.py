@@ -27,7 +27,6 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import A
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import (
     DNSProvider,
-    GuardedHttpClient,
     clean_secret,
     longest_suffix_zone,
     register,
@@ -75,7 +74,7 @@ class CloudflareProvider(DNSProvider):
     @property
     def client(self) -> HttpClient:
         if self._client is None:
-            self._client = GuardedHttpClient(
+            self._client = HttpClient(
                 self.options.get("api_url") or DEFAULT_URL, service="Cloudflare API",
                 headers={"Authorization": f"Bearer {self.options['api_token']}"},
                 validate_certs=self.options.get("validate_certs", True), ca_path=self.options.get("ca_path"),

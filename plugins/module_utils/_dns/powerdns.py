@@ -21,7 +21,6 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import I
 from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient, Response
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import (
     DNSProvider,
-    GuardedHttpClient,
     clean_secret,
     longest_suffix_zone,
     register,
@@ -69,7 +68,7 @@ class PowerDNSProvider(DNSProvider):
     @property
     def client(self) -> HttpClient:
         if self._client is None:
-            self._client = GuardedHttpClient(
+            self._client = HttpClient(
                 self.options["url"], service="PowerDNS API", headers={"X-API-Key": self.options["api_key"]},
                 validate_certs=self.options.get("validate_certs", True), ca_path=self.options.get("ca_path"),
                 error_message=pdns_error)

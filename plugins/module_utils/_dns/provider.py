@@ -16,8 +16,7 @@ from __future__ import annotations
 import abc
 import typing as t
 
-from ansible_collections.byoc.certificates.plugins.module_utils._errors import ApiError, InputError, NotFound
-from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient
+from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, NotFound
 from ansible_collections.byoc.certificates.plugins.module_utils._dns.txt import is_subdomain
 
 # provider name -> adapter class. Adapters add themselves with @register; record.py imports every adapter module
@@ -106,20 +105,3 @@ def clean_secret(value: t.Any, field: str, what: str = "the value") -> str | Non
         raise InputError(field, f"contains {kind} inside {what} (it is not shown here). A credential is one"
                          " printable ASCII word: copy it again without line breaks or spaces.")
     return text
-
-
-class GuardedHttpClient(HttpClient):
-    """``HttpClient`` whose request-building errors never carry a header. ``http.client`` refuses a header value
-    with a line break with ``ValueError("Invalid header value b'Bearer <token>\\n'")``: the whole credential in
-    repr form, which ``no_log`` masking does not recognise. Those errors become an ApiError naming only the
-    exception type and the URL."""
-
-    def request(self, method: str, path: str, **kwargs: t.Any):  # type: ignore[override]
-        try:
-            return super().request(method, path, **kwargs)
-        except (ValueError, TypeError, UnicodeError) as exc:
-            raise ApiError(
-                f"Could not build the {method} request to the {self.service} at {self.url(path)}"
-                f" ({type(exc).__name__}; its text is not shown because it may hold a request header, such as a"
-                " credential). Check the credential options for line breaks or non-ASCII characters.",
-                url=self.url(path)) from None

@@ -216,10 +216,11 @@ def test_credential_a_header_cannot_carry_is_refused_unseen(cls, opts, key, fiel
 
 
 def test_header_building_errors_never_carry_the_header():
-    """The safety net below the adapters' own checks: http.client's ValueError holds the header in repr form."""
-    from ansible_collections.byoc.certificates.plugins.module_utils._dns.provider import GuardedHttpClient
+    """The safety net below the adapters' own checks: http.client's ValueError holds the header in repr form, and
+    the shared HttpClient (which every DNS adapter uses) reports such errors by type only."""
+    from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient
 
-    client = GuardedHttpClient("http://127.0.0.1:9", service="Cloudflare API", retries=0,
+    client = HttpClient("http://127.0.0.1:9", service="Cloudflare API", retries=0,
                                headers={"Authorization": f"Bearer {TOKEN}\n"})
     with pytest.raises(ApiError) as err:
         client.request("GET", "zones")
