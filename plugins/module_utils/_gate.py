@@ -164,13 +164,13 @@ def _validity_problem(cert, now: datetime.datetime) -> str | None:
 
 
 def _check_ca_blocks(blocks: list[Block], field: str, *, allow_expired: bool, now: datetime.datetime,
-                     what: str) -> tuple[list, list[str]]:
+                     what: str, check_dates: bool = True) -> tuple[list, list[str]]:
     certs, warnings = [], []
     for b in blocks:
         if b.kind == LEAF:
             raise InputError(field, f"{_position(b)} ({describe(b.cert)}) is a leaf (end-entity) certificate, but {what}"
                                     " must be CA certificates: a leaf here would become a trust anchor")
-        problem = _validity_problem(b.cert, now)
+        problem = _validity_problem(b.cert, now) if check_dates else None
         if problem:
             if not allow_expired:
                 raise InputError(field, f"{_position(b)} ({describe(b.cert)}) is a CA certificate that {problem}."
@@ -182,14 +182,18 @@ def _check_ca_blocks(blocks: list[Block], field: str, *, allow_expired: bool, no
 
 
 def server_certificate(pem: t.Any, field: str, *, now: datetime.datetime | None = None,
-                       allow_expired_ca: bool = False) -> tuple[t.Any, list]:
-    """The leaf of a certificate option (which may carry intermediates after it) and those extra CA certificates."""
-    leaf, extra, _warnings = _server_certificate(pem, field, now=now, allow_expired_ca=allow_expired_ca)
+                       allow_expired_ca: bool = False, check_dates: bool = True) -> tuple[t.Any, list]:
+    """The leaf of a certificate option (which may carry intermediates after it) and those extra CA certificates.
+
+    ``check_dates=False`` judges what the material is (leaf first, CAs after, no second leaf) but not whether it is
+    valid today: for a store, which keeps what was issued, expired or not."""
+    leaf, extra, _warnings = _server_certificate(pem, field, now=now, allow_expired_ca=allow_expired_ca,
+                                                 check_dates=check_dates)
     return leaf, extra
 
 
 def _server_certificate(pem: t.Any, field: str, *, now: datetime.datetime | None,
-                        allow_expired_ca: bool) -> tuple[t.Any, list, list[str]]:
+                        allow_expired_ca: bool, check_dates: bool = True) -> tuple[t.Any, list, list[str]]:
     now = _now(now)
     blocks = _certificates(pem, field)
     first = blocks[0]
@@ -197,7 +201,7 @@ def _server_certificate(pem: t.Any, field: str, *, now: datetime.datetime | None
         raise InputError(field, f"{_position(first)} ({describe(first.cert)}) is a CA certificate, but a server (leaf)"
                                 " certificate belongs here. Give the certificate issued for the device's names first,"
                                 " and CA certificates in the chain option")
-    problem = _validity_problem(first.cert, now)
+    problem = _validity_problem(first.cert, now) if check_dates else None
     if problem:
         raise InputError(field, f"{_position(first)} ({describe(first.cert)}) {problem}; a device serving it would"
                                 " drop every TLS connection. Issue a new certificate")
@@ -206,18 +210,19 @@ def _server_certificate(pem: t.Any, field: str, *, now: datetime.datetime | None
             raise InputError(field, f"{_position(b)} ({describe(b.cert)}) is a second leaf (end-entity) certificate;"
                                     " only one leaf belongs here, followed by its CA certificates")
     extra, warnings = _check_ca_blocks(blocks[1:], field, allow_expired=allow_expired_ca, now=now,
-                                       what="the certificates after the leaf")
+                                       what="the certificates after the leaf", check_dates=check_dates)
     return first.cert, extra, warnings
 
 
 def ca_certificates(pem: t.Any, field: str, *, allow_expired: bool = False, allow_empty: bool = False,
-                    now: datetime.datetime | None = None) -> tuple[list, list[str]]:
-    """CA certificates of a trust option. Returns (certificates, warnings for expired CAs allowed by the user)."""
+                    now: datetime.datetime | None = None, check_dates: bool = True) -> tuple[list, list[str]]:
+    """CA certificates of a trust option. Returns (certificates, warnings for expired CAs allowed by the user).
+    ``check_dates=False``: see ``server_certificate``."""
     if pem is None and allow_empty:
         return [], []
     blocks = _certificates(pem, field, allow_empty=allow_empty)
     return _check_ca_blocks(blocks, field, allow_expired=allow_expired, now=_now(now),
-                            what=f"the certificates in {field}")
+                            what=f"the certificates in {field}", check_dates=check_dates)
 
 
 def _issued_by(cert, issuer) -> bool:

@@ -226,15 +226,6 @@ def reencrypt(doc: dict, old: str, new: str) -> int:
     return len(items)
 
 
-def _at_its_own_start(pem: t.Any, field: str):
-    """The notBefore of the first certificate of ``pem`` (None if there is none): the time at which the gate is
-    asked, so that it judges what the material is, not whether it is still valid today."""
-    for block in _gate.classify(pem, field):
-        if block.cert is not None:
-            return block.cert.not_valid_before_utc
-    return None
-
-
 def build_material(*, certificate: str, chain: str | None, fullchain: str | None, key_pem: str,
                    key_passphrases: list[str | None], passphrase: str, order_uri: str | None = None,
                    key_field: str = "privatekey_content") -> tuple[dict, t.Any]:
@@ -243,15 +234,13 @@ def build_material(*, certificate: str, chain: str | None, fullchain: str | None
     Every option goes through the shared gate, so the store refuses what every module refuses, in the same words:
     key material in a certificate option (never echoed), garbage, a CA where the leaf belongs, a second leaf, a
     leaf in the chain, and a key that does not open or does not match. A store keeps what was issued, so the
-    validity dates are not judged here (the gate is asked at the leaf's own notBefore, and expired CAs are
-    allowed); the deploy modules refuse an expired leaf or CA themselves."""
-    _gate.server_certificate(certificate, "certificate", now=_at_its_own_start(certificate, "certificate"),
-                             allow_expired_ca=True)
+    validity dates are not judged here (the gate's ``check_dates=False``); the deploy modules refuse an expired leaf
+    or CA themselves."""
+    _gate.server_certificate(certificate, "certificate", check_dates=False)
     if chain and chain.strip():
-        _gate.ca_certificates(chain, "chain", allow_expired=True)
+        _gate.ca_certificates(chain, "chain", check_dates=False)
     if fullchain:
-        _gate.server_certificate(fullchain, "fullchain", now=_at_its_own_start(fullchain, "fullchain"),
-                                 allow_expired_ca=True)
+        _gate.server_certificate(fullchain, "fullchain", check_dates=False)
     cert = _pem.load_certificate(certificate, "certificate")
     chain_certs = _pem.load_certificates(chain, "chain", allow_empty=True) if chain else []
     full = _pem.load_certificates(fullchain, "fullchain") if fullchain else [cert] + chain_certs

@@ -77,6 +77,19 @@ def test_leaf_outside_its_validity_is_refused(pki, which, words):
     assert err.field == "certificate" and words in err.msg
 
 
+def test_check_dates_false_judges_the_kind_but_not_the_dates(pki):
+    """What a store does: it keeps expired material, but never a CA as the leaf or a leaf as a CA."""
+    leaf, extra = _gate.server_certificate(pem(pki["expired_leaf"][0], pki["expired_root"][0]), "certificate",
+                                           check_dates=False)
+    assert leaf == pki["expired_leaf"][0] and extra == [pki["expired_root"][0]]
+    certs, warnings = _gate.ca_certificates(pem(pki["expired_root"][0]), "chain", check_dates=False)
+    assert certs == [pki["expired_root"][0]] and warnings == []
+    err = refusal(_gate.server_certificate, pem(pki["inter"][0]), "certificate", check_dates=False)
+    assert "is a CA certificate, but a server (leaf) certificate belongs here" in err.msg
+    err = refusal(_gate.ca_certificates, pem(pki["root"][0], pki["expired_leaf"][0]), "chain", check_dates=False)
+    assert "would become a trust anchor" in err.msg
+
+
 def test_ca_where_a_leaf_belongs(pki):
     err = refusal(_gate.server_certificate, pem(pki["inter"][0]), "certificate")
     assert "is a CA certificate, but a server (leaf) certificate belongs here" in err.msg
