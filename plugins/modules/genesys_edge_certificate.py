@@ -146,7 +146,8 @@ options:
     description:
       - With O(state=pruned), every certificate group whose SBCs this org trusts through REMOTE CAs. Their current
         and previous chains (what a rollback goes back to) are never pruned. A group listed without a current
-        certificate in the store stops the task before anything is removed.
+        certificate in the store (not issued yet) is treated as not listed - the CAs recorded for it are kept - with
+        a warning.
     type: list
     elements: str
   grace_period:
@@ -303,6 +304,12 @@ left_alone:
   type: list
   elements: dict
   sample: [{name: Partner root, id: 9d1..., fingerprint: 9c0e...}]
+groups_without_material:
+  description: With O(state=pruned), the groups of O(groups) that have no current certificate in the store.
+  returned: when state=pruned
+  type: list
+  elements: str
+  sample: []
 recorded:
   description: With O(store), whether the store's record of created CAs (or their superseded times) was written.
   returned: when store is set
@@ -461,22 +468,23 @@ def update_ledger(p: dict, api_url: str, change) -> bool:
                                    " task wrote it; run the task again.")
 
 
-def needed_fingerprints(store, groups: list[str]) -> set[str]:
-    """The CA certificates in the chains (intermediates and root) of every group's current and previous material."""
+def needed_fingerprints(store, groups: list[str]) -> tuple[set[str], list[str]]:
+    """The CA certificates in the chains (intermediates and root) of every group's current and previous material,
+    and the groups that have no current material in the store (what they need cannot be known)."""
     keep: set[str] = set()
+    missing: list[str] = []
     for group in groups:
         doc = store.read(group)
         if not doc or not doc.get("current"):
-            raise InputError("groups", f"group {group} has no current certificate in the store"
-                                       f" ({store.where(group)}), so what it needs cannot be known; nothing was"
-                                       " pruned. List only groups that have been issued, or fix the store path.")
+            missing.append(group)
+            continue
         for slot in ("current", "previous"):
             material = doc.get(slot) or {}
             for part in ("chain", "root"):
                 pem = material.get(part)
                 if pem and pem.strip():
                     keep.update(_pem.fingerprint(c) for c in _pem.load_certificates(pem, f"{group}.{slot}.{part}"))
-    return keep
+    return keep, missing
 
 
 def work_pruned(module: AnsibleModule) -> dict:
@@ -503,7 +511,14 @@ def work_pruned(module: AnsibleModule) -> dict:
     api_url = check_connection_params(p)
     store, ledger_name = open_ledger_store(p, api_url)
     # 2. Read: what every group needs (the store), the org's entries, the record of what this module created.
-    keep = needed_fingerprints(store, groups) | keep_extra
+    keep, missing = needed_fingerprints(store, groups)
+    keep |= keep_extra
+    if missing:
+        # Not issued yet (or the wrong store): such a group is treated as not listed, so every CA recorded for it
+        # is kept. The stricter reading; a new group must not fail the run's last step.
+        module.warn(f"group(s) {', '.join(missing)} have no current certificate in the store ({store.location}):"
+                    " the CAs recorded for them are kept")
+    known = [g for g in groups if g not in missing]
     client = client_from_params(p, api_url)
     listing = client.call(API, "get_telephony_providers_edges_certificateauthorities")
     existing = [trust.summarize(client.to_wire(ca)) for ca in listing.entities or []]
@@ -512,7 +527,7 @@ def work_pruned(module: AnsibleModule) -> dict:
     recorded = set(ledger.get("authorities", {}))
     # 3. Decide (pure).
     now = datetime.datetime.now(datetime.timezone.utc)
-    actions, verdicts = trust.plan_prune(existing, ledger, keep, groups, now, p["grace_period"])
+    actions, verdicts = trust.plan_prune(existing, ledger, keep, known, now, p["grace_period"])
     changed = bool(actions)
     # 4. Delete, then record the superseded times and forget what was deleted (even if a later delete failed).
     updated = False
@@ -525,14 +540,15 @@ def work_pruned(module: AnsibleModule) -> dict:
         finally:
             def change(current: dict) -> bool:
                 before = copy.deepcopy(current)
-                trust.plan_prune(existing, current, keep, groups, now, p["grace_period"])
+                trust.plan_prune(existing, current, keep, known, now, p["grace_period"])
                 trust.forget(current, done)
                 return current != before
             updated = update_ledger(p, api_url, change)
     left_alone = [{"name": e["name"], "id": e["id"], "fingerprint": e["fingerprint"]} for e in existing
                   if e["type"] == "REMOTE" and not recorded.intersection(e["fingerprints"])]
     result = {"changed": changed, "authorities": [trust.public(a) for a in actions], "prune": verdicts,
-              "left_alone": left_alone, "recorded": updated, "api": stats(client)}
+              "left_alone": left_alone, "groups_without_material": missing, "recorded": updated,
+              "api": stats(client)}
     if module._diff:
         result["diff"] = {"before": trust.diff_view(existing), "after": trust.diff_view(trust.apply_to(existing, actions))}
     return result

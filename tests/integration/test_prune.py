@@ -200,7 +200,7 @@ def test_prune_superseded_after_the_grace_period_only_what_was_added(genesys, ru
     assert org_fps(genesys) == after
 
 
-def test_a_group_not_listed_keeps_its_cas_and_an_unknown_group_stops_the_prune(genesys, run, tmp_path):
+def test_a_group_not_listed_or_not_issued_keeps_its_cas(genesys, run, tmp_path):
     store = tmp_path / "store"
     a, b = Hierarchy("Alpha", 2), Hierarchy("Beta", 1)
     for g in range(2):
@@ -215,9 +215,12 @@ def test_a_group_not_listed_keeps_its_cas_and_an_unknown_group_stops_the_prune(g
     assert set(kept) == beta_fps and all("beta" in v["why"] for v in kept.values()), res
     assert res["changed"] is False and org_fps(genesys) == before
 
+    # Listed but never issued (no current certificate in the store): what it needs cannot be known, so the same.
     genesys.control("POST", "/requests/reset")
     res = prune(genesys, run, store, ["alpha", "beta"], grace_period=0)
-    assert res.get("failed") is True and res["msg"].startswith("groups:") and "beta" in res["msg"], res
+    assert res.get("failed") is not True and res["groups_without_material"] == ["beta"], res
+    kept = {v["fingerprint"] for v in res["prune"] if v["verdict"] == "kept"}
+    assert kept == beta_fps and any("beta" in w for w in res.get("warnings", [])), res
     assert writes(genesys) == [] and org_fps(genesys) == before
 
 
@@ -248,3 +251,60 @@ def test_bad_prune_input_is_refused_before_any_request(genesys, run, args, field
     res = run("genesys_edge_certificate", genesys.args(**args))
     assert res.get("failed") is True and res["msg"].startswith(f"{field}:"), res
     assert genesys.requests() == []
+
+
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Trust first, recorded
+      ansible.builtin.include_role:
+        name: byoc.certificates.genesys_trust
+        tasks_from: ensure.yml
+      vars:
+        genesys_trust_org: "{{ org }}"
+        genesys_trust_store: "{{ store }}"
+        genesys_trust_chains: "{{ chains }}"
+      when: chains | length > 0
+    - name: Prune
+      ansible.builtin.include_role:
+        name: byoc.certificates.genesys_trust
+        tasks_from: prune.yml
+      vars:
+        genesys_trust_org: "{{ org }}"
+        genesys_trust_store: "{{ store }}"
+        genesys_trust_groups: [delta]
+        genesys_trust_grace_period: 0
+"""
+
+
+def test_the_role_records_in_ensure_and_prunes_in_check_mode_then_for_real(genesys, run, tmp_path):
+    from byoc_harness import run_playbook
+
+    store = tmp_path / "store"
+    book = tmp_path / "prune.yml"
+    book.write_text(PLAYBOOK)
+    h = Hierarchy("Delta", 3)
+    org = {"api_url": genesys.d["api_url"], "client_id": genesys.d["client_id"],
+           "client_secret": genesys.d["client_secret"], "ca_path": genesys.ca_file, "token_cache_dir": genesys.token_dir}
+    xv = {"org": org, "store": {"path": str(store)}}
+    env = {"HOME": str(tmp_path)}
+    for g in range(3):
+        proc = run_playbook(book, extra_vars={**xv, "chains": [{"group": "delta", "chain": h.chain(g)}]}, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        store_material(run, store, "delta", h, g)
+    old = fp_of(pem(h.inters[0]))
+    assert old in ledger(store)
+    before = org_fps(genesys)
+
+    genesys.control("POST", "/requests/reset")
+    proc = run_playbook(book, extra_vars={**xv, "chains": []}, env=env, check=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Would prune: byoc.certificates issuing chain - Delta Issuing 0." in proc.stdout, proc.stdout
+    assert writes(genesys) == [] and org_fps(genesys) == before
+
+    proc = run_playbook(book, extra_vars={**xv, "chains": []}, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Pruned: byoc.certificates issuing chain - Delta Issuing 0." in proc.stdout, proc.stdout
+    assert org_fps(genesys) == before - {old}

@@ -306,7 +306,8 @@ def plan_prune(existing: list[dict], ledger: dict, keep: set[str], groups: list[
         unknown = sorted(set(rec.get("groups", [])) - known)
         if unknown:
             verdicts.append({**base, "verdict": "kept", "why": f"added for group(s) {', '.join(unknown)}, which this run"
-                                                               " does not list; they may still need it"})
+                                                               " does not list or which have no certificate in the"
+                                                               " store; they may still need it"})
             continue
         others = [f for f in holder["fingerprints"] if f != fp and (f in keep or f not in entries)]
         if others:
