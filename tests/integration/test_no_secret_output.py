@@ -239,6 +239,9 @@ CASES = [
      lambda t: genesys(t, certificate=M.ca, client_secret=mark("gc-nl") + "\n")),
     ("gc-info-unreachable", "genesys_edge_certificate_info", genesys),
     ("gc-trunks-given-dict", "genesys_trunk_info", lambda t: genesys(t, trunk_ids={"a": 1})),
+    ("gc-edges-given-dict", "genesys_edge_info", lambda t: genesys(t, edge_ids={"a": 1})),
+    ("gc-edges-unreachable-newline-secret", "genesys_edge_info",
+     lambda t: genesys(t, sbc_addresses=["sbc.secrets.test"], client_secret=mark("gc-edge-nl") + "\n")),
     # Ribbon
     ("rb-nodes-given-text", "ribbon_certificate", lambda t: ribbon(nodes="a,b")),
     ("rb-nodes-with-stray", "ribbon_certificate",
@@ -310,7 +313,7 @@ def test_ribbon_401_prints_no_secret(platform, lab, run_module):
 def test_genesys_401_prints_no_secret(lab, run_module, tmp_path):
     part = lab.part("genesys")
     for module, extra in (("genesys_edge_certificate", {"certificate": M.ca}), ("genesys_edge_certificate_info", {}),
-                          ("genesys_trunk_info", {})):
+                          ("genesys_trunk_info", {}), ("genesys_edge_info", {})):
         args = genesys(tmp_path, api_url=part["api_url"], client_id=part["client_id"], ca_path=lab.ca_file,
                        client_secret=mark("gc-wrong") + "\n", **extra)
         result = run_module(module, args, verbosity=3)
