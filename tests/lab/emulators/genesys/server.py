@@ -346,9 +346,9 @@ class Emulator:
         self._apply_edge(st, now)
         if schedule is not None:
             st["schedule"] = list(schedule)
-        if pending:
+        if "pending" in body:  # replaces what was pending ([] clears it)
             st["pending"] = [{"after_reads": st["reads"] + int(p["after_reads"]), "set": dict(p["set"])}
-                             for p in pending] + st["pending"]
+                             for p in pending]
         if drain is not None:
             self._drain(st)
             st["drain"] = {"per_second": float(drain), "since": time.monotonic(), "from": st["conversationCount"]}
@@ -1189,7 +1189,7 @@ def build(emu: Emulator) -> Router:
         last one stays;
         ``drainPerSecond`` (number): the count falls by this many per second from now, down to 0;
         ``pending`` ([{"after_reads": N, "set": {...}}]): apply ``set`` once the API has shown the Edge N more times
-        (e.g. healthy for a pre-check, unhealthy for the check after a change).
+        (e.g. healthy for a pre-check, unhealthy for the check after a change); replaces what was pending.
         An Edge that is OFFLINE, not ACTIVE or not active stops probing: its trunks go down at the next round."""
         body = req.json() or {}
         with emu.lock:
