@@ -14,12 +14,20 @@ description:
     O(pkcs12_passphrase), uploads it over SFTP to C(/opt/sonus/external) on B(every) node of the HA pair, installs
     the CA certificates as C(remote) PKI objects, installs the PKCS#12 as a C(local) PKI object under a new
     versioned name (V(<name_prefix>-<notAfter YYYYMMDD>-<first 8 hex of the SHA-256 fingerprint>)), and re-points
-    the TLS profile's C(serverCertName) to it. The object that was bound before is kept for rollback; older
-    versioned objects beyond O(retain) are removed (with their files). Nothing is re-pointed if any node's upload
-    fails.
+    the TLS profile's C(serverCertName) to it. The object that was bound before is kept for rollback. With
+    O(retain) set, older versioned objects beyond it are removed at once (with their files); without it (the
+    default) nothing is removed here, and O(state=pruned) removes old objects after O(grace_period). Nothing is
+    re-pointed if any node's upload fails.
   - O(state=rollback) re-points the TLS profile at O(rollback_to) or, without it, at the object that was in use
     before the bound one, derived from the device alone (see RV(previous)); a second rollback changes nothing.
     It first checks that the target's file is present on every node.
+  - O(state=pruned) (SBC Core) removes this module's versioned C(local) objects older than the bound one and the
+    rollback target (current and previous, see RV(previous)), and their files on every node, once the object that
+    replaced each has been in place for O(grace_period) days (dated by that object's certificate notBefore, read
+    from its file). Never an object any TLS profile points at (server or client certificate), one newer than the
+    bound one, one of another prefix, or a C(remote) (CA) object, which the device may need as a trust anchor.
+    Check mode shows the verdicts (RV(prune)). An SBC Edge keeps one server certificate (slot 1, replaced by each
+    import), so there is nothing to prune there.
   - Every certificate option goes through the collection's one certificate gate before anything is contacted, so
     the same bad input gets the same refusal as from every other module. Refused are an expired or not yet valid
     leaf, a CA certificate where the server certificate belongs, a second leaf, private key material in a
@@ -54,7 +62,7 @@ attributes:
   idempotent:
     support: partial
     details:
-      - O(state=present) and O(state=rollback) are idempotent.
+      - O(state=present), O(state=rollback) and O(state=pruned) are idempotent.
       - O(state=csr) generates a new key pair on the SBC every time it runs.
 options:
   state:
@@ -62,8 +70,9 @@ options:
       - V(present) installs O(certificate) and binds it.
       - V(rollback) binds the previous certificate again (SBC Core only).
       - V(csr) makes the SBC Edge generate a key pair and a CSR (O(key_custody=device) only).
+      - V(pruned) removes old versioned objects and their files after O(grace_period) (SBC Core only).
     type: str
-    choices: [present, rollback, csr]
+    choices: [present, rollback, csr, pruned]
     default: present
   certificate:
     description:
@@ -136,10 +145,20 @@ options:
     default: false
   retain:
     description:
-      - SBC Core only. How many previous versioned objects to keep besides the bound one. The object that was bound
-        before this run is always kept.
+      - SBC Core only. With O(state=present), remove at once the versioned objects beyond this many previous ones
+        (the bound object and the one bound before the run are always kept). Not set (the default), O(state=present)
+        removes nothing; use O(state=pruned), which waits for O(grace_period).
+      - With O(state=pruned), how many more versioned objects older than the rollback target to keep (default 0).
     type: int
-    default: 1
+  grace_period:
+    description:
+      - SBC Core only, with O(state=pruned). Days the object that replaced an old object must have been in place
+        (its certificate's notBefore) before the old object is removed.
+      - The default of 30 days leaves time to notice a bad rotation and roll back by name (O(rollback_to)) past the
+        previous object, and outlasts the TLS sessions that keep an old certificate until they reconnect (sbc-apis.md
+        B6).
+    type: int
+    default: 30
   rollback_to:
     description:
       - SBC Core only, with O(state=rollback). The PKI object to bind.
@@ -255,12 +274,13 @@ previous:
       name or the certificate was not imported by this module.
     - With O(state=rollback) (SBC Core), the object that was bound before this run; give it as O(rollback_to) to
       roll forward again.
-  returned: when state=present or state=rollback
+    - With O(state=pruned) (SBC Core), the rollback target, which is never pruned.
+  returned: when state is present, rollback or pruned
   type: str
   sample: byoc-20270301-5f1c0a9e
 bound_before:
   description: SBC Core. The object O(tls_profile) pointed at before this run.
-  returned: platform=core and state in (present, rollback)
+  returned: platform=core and state in (present, rollback, pruned)
   type: str
   sample: byoc-20261201-0b2d44e1
 uploaded_to:
@@ -274,10 +294,42 @@ ca_objects:
   type: list
   elements: str
 pruned:
-  description: SBC Core. Versioned objects removed because of O(retain).
-  returned: platform=core and state=present
+  description: SBC Core. Versioned objects removed because of O(retain), or by O(state=pruned) (in check mode, the
+    ones that would be).
+  returned: platform=core and state in (present, pruned)
   type: list
   elements: str
+prune:
+  description: SBC Core, O(state=pruned). The verdict on each versioned object of O(name_prefix), newest first.
+  returned: platform=core and state=pruned
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The PKI object.
+      type: str
+      sample: byoc-20261201-0b2d44e1
+    file_name:
+      description: Its file on the nodes.
+      type: str
+      sample: byoc-20261201-0b2d44e1.p12
+    verdict:
+      description: V(pruned) (removed, or would be in check mode), V(waiting) (within the grace period), V(in use)
+        (bound, or the rollback target), V(kept) (see RV(prune[].why)).
+      type: str
+      sample: waiting
+    why:
+      description: The reason, in a sentence.
+      type: str
+      sample: the rollback target (previous)
+    superseded:
+      description: With V(waiting) and V(pruned), when the object that replaced it was issued.
+      type: str
+      sample: "2026-11-01T08:00:00Z"
+    prune_after:
+      description: With V(waiting), when it may be pruned.
+      type: str
+      sample: "2026-12-01T08:00:00Z"
 cleaned_up:
   description: When a write failed half way, what this run wrote and removed again (SBC Core, files per node and PKI
     objects; SBC Edge, CA slots).
@@ -341,7 +393,12 @@ def work(module: AnsibleModule) -> dict:
             raise InputError("key_custody", "key_custody=device is supported on platform edge only")
         if p["state"] == "rollback":
             return core.run_rollback(p, module.check_mode, module._diff)
+        if p["state"] == "pruned":
+            return core.run_pruned(p, module.check_mode, module._diff)
         return core.run_present(p, module.check_mode, module._diff)
+    if p["state"] == "pruned":
+        raise InputError("state", "state=pruned is for platform core: an SBC Edge keeps one server certificate (slot 1,"
+                                  " replaced by each import, sbc-apis.md C), so there is nothing older to prune")
     if p["state"] == "rollback":
         raise InputError("state", "state=rollback is for platform core; on SBC Edge re-run state=present with the"
                                   " previous certificate and key")
@@ -353,7 +410,7 @@ def work(module: AnsibleModule) -> dict:
 def argument_spec() -> dict:
     spec = connection_argument_spec()
     spec.update(
-        state=dict(type="str", default="present", choices=["present", "rollback", "csr"]),
+        state=dict(type="str", default="present", choices=["present", "rollback", "csr", "pruned"]),
         certificate=dict(type="str"),
         private_key=dict(type="str", no_log=True),
         private_key_passphrase=dict(type="str", no_log=True),
@@ -367,7 +424,8 @@ def argument_spec() -> dict:
         )),
         name_prefix=dict(type="str", default="byoc"),
         client_certificate=dict(type="bool", default=False),
-        retain=dict(type="int", default=1),
+        retain=dict(type="int"),
+        grace_period=dict(type="int", default=30),
         rollback_to=dict(type="str"),
         require_ha_sync=dict(type="bool", default=True),
     )

@@ -542,3 +542,85 @@ def test_no_secret_in_any_output_of_the_failure_paths(core, ca, run_module):
         assert mark not in res["_stdout"], what
         assert "PRIVATE KEY-----\nMI" not in res["_stdout"] and key_pem(key).splitlines()[1] not in res["_stdout"], what
     assert node_files(core) == files0
+
+
+# ------------------------------------------------------------------------------------------------ state=pruned
+def issue_since(ca, names: list[str], days: int, issued_days_ago: int):
+    """A leaf issued ``issued_days_ago`` days ago (its notBefore), valid for ``days`` more days from now."""
+    ca_cert, ca_key = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=issued_days_ago))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    return cert, key
+
+
+def test_present_no_longer_prunes_and_pruned_waits_for_the_grace_period(core, ca, run_module):
+    """Four rotations under one prefix: state=present removes nothing by default; state=pruned removes the objects
+    older than current and previous (with their files on both nodes) once their replacement is grace_period old."""
+    ensure_healthy(core)
+    name = core["sip_tls"]["server_name"]
+    foreign = set(control(core, "state")["certificates"])  # the lab's own objects and other tests': never ours
+    installed = []
+    # v2 was issued 40 days ago, so v1 (which v2 replaced) is past a 30-day grace; v3 was issued now, so v2 is not.
+    for days, ago in ((21, 45), (22, 40), (23, 0), (24, 0)):
+        cert, key = issue_since(ca, [name], days, ago)
+        res = run_module("ribbon_certificate", base_args(core, certificate=pem(cert), private_key=key_pem(key),
+                                                         name_prefix="grace"))
+        assert res["changed"] is True and res["pruned"] == [], res
+        installed.append((res["certificate_name"], res["file_name"]))
+    v1, v2, v3, v4 = installed
+    st = control(core, "state")
+    assert all(n in st["certificates"] for n, _f in installed), "state=present must not prune without retain"
+
+    # check mode, grace 0: v1 and v2 would go; v4 (bound) and v3 (previous) stay; nothing is touched
+    res = run_module("ribbon_certificate", base_args(core, state="pruned", name_prefix="grace", grace_period=0),
+                     check=True, diff=True)
+    assert res["changed"] is True and sorted(res["pruned"]) == sorted([v1[0], v2[0]]), res
+    assert {v["name"]: v["verdict"] for v in res["prune"]} == {v4[0]: "in use", v3[0]: "in use", v2[0]: "pruned",
+                                                               v1[0]: "pruned"}
+    assert res["previous"] == v3[0] and res["diff"]["after"]["versioned_objects"] == [v4[0], v3[0]]
+    assert control(core, "state") == st
+
+    # default grace (30 days): only v1, whose replacement (v2) was issued 40 days ago
+    res = run_module("ribbon_certificate", base_args(core, state="pruned", name_prefix="grace"))
+    assert res["changed"] is True and res["pruned"] == [v1[0]], res
+    waiting = [v for v in res["prune"] if v["verdict"] == "waiting"]
+    assert [v["name"] for v in waiting] == [v2[0]] and waiting[0]["prune_after"]
+    st = control(core, "state")
+    assert v1[0] not in st["certificates"] and all(n in st["certificates"] for n, _f in installed[1:])
+    for node in st["nodes"]:
+        assert v1[1] not in node["files"] and all(f in node["files"] for _n, f in installed[1:])
+        for n in ("a", "b"):
+            if node["name"] == n:
+                assert node_fingerprint(core, n, v1[1]) is None
+    assert foreign <= set(st["certificates"]), "objects that are not ours are never pruned"
+    assert st["profiles"]["defaultTlsProfile"]["serverCertName"] == v4[0]
+
+    # idempotent with the same grace
+    again = run_module("ribbon_certificate", base_args(core, state="pruned", name_prefix="grace"))
+    assert again["changed"] is False and again["pruned"] == [], again
+
+    # grace 0: v2 goes too; current and previous stay, and a rollback still goes to previous
+    res = run_module("ribbon_certificate", base_args(core, state="pruned", name_prefix="grace", grace_period=0))
+    assert res["pruned"] == [v2[0]], res
+    rb = run_module("ribbon_certificate", base_args(core, state="rollback", name_prefix="grace"))
+    assert rb["changed"] is True and rb["certificate_name"] == v3[0], rb
+    # after the rollback, v4 is newer than the bound object (a roll-forward target): kept
+    res = run_module("ribbon_certificate", base_args(core, state="pruned", name_prefix="grace", grace_period=0))
+    assert res["changed"] is False, res
+    assert {v["name"]: v["verdict"] for v in res["prune"]}[v4[0]] == "kept"
+
+
+def test_pruned_is_refused_for_edge_and_without_nodes(core, run_module):
+    res = run_module("ribbon_certificate", base_args(core, platform="edge", state="pruned"))
+    assert res.get("failed") is True and res["msg"].startswith("state:") and "one server certificate" in res["msg"]
+    res = run_module("ribbon_certificate", base_args(core, state="pruned", nodes=[]))
+    assert res.get("failed") is True and res["msg"].startswith("nodes:"), res
+    res = run_module("ribbon_certificate", base_args(core, state="pruned", grace_period=-1))
+    assert res.get("failed") is True and res["msg"].startswith("grace_period:"), res

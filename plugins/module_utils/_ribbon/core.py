@@ -17,6 +17,7 @@ before the first write; a write that fails half way undoes what this run wrote, 
 
 from __future__ import annotations
 
+import datetime
 import re
 import typing as t
 import xml.etree.ElementTree as ET
@@ -280,8 +281,14 @@ def validate_common(p: dict) -> None:
             not c.isprintable() or c.isspace() for c in directory):
         raise InputError("sftp_directory", "must be an absolute ASCII path without '..' or spaces, normally"
                                            " /opt/sonus/external (sbc-apis.md B2)")
-    if p["retain"] < 0:
+    if p.get("retain") is not None and p["retain"] < 0:
         raise InputError("retain", "must be 0 or more")
+    if p["state"] == "pruned":
+        if not p.get("nodes"):
+            raise InputError("nodes", "state=pruned removes each pruned object's file from every node (sbc-apis.md B2:"
+                                      " files are not replicated between nodes): list every node")
+        if p.get("grace_period") is None or p["grace_period"] < 0:
+            raise InputError("grace_period", "must be 0 or more days")
     if p.get("rollback_to") is not None and (not p["rollback_to"].strip() or not p["rollback_to"].isprintable()):
         # an existing object is named (the device accepted its name), so only an empty or unprintable one is refused
         raise InputError("rollback_to", "give the name of an existing PKI certificate object")
@@ -535,7 +542,7 @@ def run_present(p: dict, check_mode: bool, want_diff: bool) -> dict:
         keep = {plan["name"], plan["bound_before"], plan["rollback_target"]}
         if plan["changed"] and not check_mode:
             apply_present(plan, want, client, sessions, p)
-        if not check_mode:
+        if not check_mode and p.get("retain") is not None:
             pruned = prune(client, sessions, p, keep=keep)
         result = {
             "changed": plan["changed"] or bool(pruned), "platform": "core", "certificate_name": plan["name"],
@@ -569,6 +576,101 @@ def prune(client: CoreClient, sessions: list[SftpNode], p: dict, keep: set) -> l
                 s.remove(o["fileName"])
         pruned.append(o["name"])
     return pruned
+
+
+def superseded_at(sessions: list[SftpNode], obj: dict | None, passphrase: str | None) -> datetime.datetime | None:
+    """When an object was superseded: the notBefore of the certificate of the object that replaced it (an ACME
+    certificate is installed right after it is issued), read from that object's file on the first node where it
+    opens. None when it cannot be read: then its age is unknown and nothing is pruned for it (the stricter reading)."""
+    if not obj or not obj.get("fileName"):
+        return None
+    for s in sessions:
+        data = s.get(obj["fileName"])
+        cert = pkcs12_certificate(data, passphrase) if data is not None else None
+        if cert is not None:
+            return cert.not_valid_before_utc
+    return None
+
+
+def plan_prune(objects: dict[str, dict], profiles: list[dict], tls_profile: str, prefix: str, retain: int,
+               grace_days: int, now: datetime.datetime, replaced_at) -> tuple[list[dict], dict]:
+    """Which of our versioned local objects to remove (pure; ``replaced_at(successor) -> datetime | None``).
+
+    Never: an object any TLS profile points at (server or client certificate), the rollback target (``previous``,
+    what state=rollback binds), an object newer than those (a roll-forward target after a rollback), the ``retain``
+    next older ones, or one whose replacement is younger than ``grace_days`` or cannot be dated. Objects that are
+    not ours (another prefix, or not versioned) and remote (CA) objects are never considered: CA objects are the
+    device's trust anchors for mutual TLS and may be shared."""
+    bound = bound_names(profiles)
+    current = next((pr.get("serverCertName") for pr in profiles if pr.get("name") == tls_profile), None)
+    previous = rollback_target(current, objects, prefix)
+    ours = prefixed_local(list(objects.values()), prefix)
+    names = [o["name"] for o in ours]
+    kept_idx = [i for i, n in enumerate(names) if n in bound or n == previous]
+    floor = (max(kept_idx) if kept_idx else -1) + retain
+    verdicts = []
+    for i, o in enumerate(ours):
+        v = {"name": o["name"], "file_name": o.get("fileName")}
+        if o["name"] in bound:
+            verdicts.append({**v, "verdict": "in use", "why": "a TLS profile points at it"})
+        elif o["name"] == previous:
+            verdicts.append({**v, "verdict": "in use", "why": "the rollback target (previous)"})
+        elif i <= floor or not kept_idx:
+            why = ("newer than the bound object (a roll-forward target)" if kept_idx and i < max(kept_idx)
+                   else "kept by retain" if kept_idx else "no object of ours is bound: nothing is superseded")
+            verdicts.append({**v, "verdict": "kept", "why": why})
+        else:
+            since = replaced_at(ours[i - 1])
+            if since is None:
+                verdicts.append({**v, "verdict": "kept", "why": f"when {ours[i - 1]['name']} replaced it cannot be read"
+                                                                " (its file does not open on any node)"})
+                continue
+            due = since + datetime.timedelta(days=grace_days)
+            v["superseded"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if now < due:
+                verdicts.append({**v, "verdict": "waiting", "prune_after": due.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                 "why": f"superseded since {v['superseded']}; the grace period of {grace_days} days"
+                                        f" ends {due:%Y-%m-%dT%H:%M:%SZ}"})
+            else:
+                verdicts.append({**v, "verdict": "pruned",
+                                 "why": f"superseded since {v['superseded']}, more than {grace_days} days"})
+    return verdicts, {"current": current, "previous": previous}
+
+
+def run_pruned(p: dict, check_mode: bool, want_diff: bool) -> dict:
+    """state=pruned: remove our versioned objects older than current and previous, after the grace period, with their
+    files on every node (sbc-apis.md B6: the documented renewal ends by removing the old object)."""
+    validate_common(p)
+    client = client_for(p)
+    device = read_device(client, p)  # HA gate: configuration is changed on the active only when in sync
+    nodes = Nodes(p)
+    try:
+        sessions = nodes.each()
+        now = datetime.datetime.now(datetime.timezone.utc)
+        verdicts, where = plan_prune(device["objects"], device["profiles"], p["tls_profile"], p["name_prefix"],
+                                     p.get("retain") or 0, p["grace_period"], now,
+                                     lambda obj: superseded_at(sessions, obj, p.get("pkcs12_passphrase")))
+        doomed = [v for v in verdicts if v["verdict"] == "pruned"]
+        removed: list[str] = []
+        if doomed and not check_mode:
+            for v in doomed:
+                # The object first: a refusal (in use, 409) leaves its file, which the object still needs.
+                client.delete_certificate(v["name"])
+                for s in sessions:
+                    if v["file_name"]:
+                        s.remove(v["file_name"])
+                removed.append(v["name"])
+        ours = [o["name"] for o in prefixed_local(list(device["objects"].values()), p["name_prefix"])]
+        gone = {v["name"] for v in doomed}
+        result = {"changed": bool(doomed), "platform": "core", "pruned": [v["name"] for v in doomed],
+                  "prune": verdicts, "certificate_name": where["current"], "previous": where["previous"],
+                  "bound_before": where["current"], "ha": device["ha"]}
+        if want_diff:
+            result["diff"] = {"before": {"versioned_objects": ours},
+                              "after": {"versioned_objects": [n for n in ours if n not in gone]}}
+        return result
+    finally:
+        nodes.close()
 
 
 def run_rollback(p: dict, check_mode: bool, want_diff: bool) -> dict:
