@@ -617,34 +617,47 @@ def make_plan(w: Wanted, s: DeviceState, base: str = "the device") -> Plan:
 
 # ====================================================================================================== apply ==
 def apply(client: AudioCodesClient, w: Wanted, s: DeviceState, plan: Plan, done: list[str]) -> None:
-    """Run the steps in order; ``done`` collects what was completed (for the error message)."""
+    """Run the steps in order; ``done`` collects what was completed (for the error message). A step that fails is
+    named in the message (``Step 'upload private key to context 2' failed: ...``, detail ``failed_step``), so that
+    a pipeline can say which deploy step failed without parsing request paths."""
     for st in plan.steps:
-        base = f"files/tls/{st.index}"
-        if st.kind == "create":
-            # sbc-apis.md A4: no per-table CRUD; a context is created with an incremental INI (no reset).
-            client.upload("files/ini/incremental", "tls-context.ini",
-                          _ini.incremental("TLSContexts", "Name", {st.index: st.data}))
-        elif st.kind == "key":
-            # sbc-apis.md A2: key first, then certificate (the order every public script uses).
-            client.upload(f"{base}/privateKey", "key.pem", w.key_pem)
-        elif st.kind == "cert":
-            client.upload(f"{base}/certificate", "cert.pem", _pem.to_pem(w.leaf))
-        elif st.kind == "roots":
-            # A2: PUT trustedRoot replaces the whole store with the certificates one after another.
-            client.upload(f"{base}/trustedRoot", "trust.pem", "".join(_pem.to_pem(c) for c in st.data))
-        elif st.kind == "root":
-            for c in st.data:  # A2: /incremental adds one certificate per call
-                client.upload(f"{base}/trustedRoot/incremental", "trust.pem", _pem.to_pem(c))
-        elif st.kind == "verify":
-            _verify(client, st.index, st.data["leaf"], st.data["roots"])
-        elif st.kind == "ha":
-            _verify_ha(client, s)
-        elif st.kind == "bind":
-            # ONE write for every SIP Interface and Proxy Set (issue 9 section 4; A4 incremental INI).
-            client.upload("files/ini/incremental", "bind.ini", _ini.incremental_tables(st.data))
-        elif st.kind == "save":
-            client.save_configuration()
+        try:
+            _apply_step(client, w, s, st)
+        except ByocError as exc:
+            exc.msg = f"Step '{st.text}' failed: {exc.msg}"
+            exc.args = (exc.msg,)
+            exc.details["failed_step"] = st.text
+            raise
         done.append(st.done)
+
+
+def _apply_step(client: AudioCodesClient, w: Wanted, s: DeviceState, st: Step) -> None:
+    """One step of a plan: the I/O of its kind."""
+    base = f"files/tls/{st.index}"
+    if st.kind == "create":
+        # sbc-apis.md A4: no per-table CRUD; a context is created with an incremental INI (no reset).
+        client.upload("files/ini/incremental", "tls-context.ini",
+                      _ini.incremental("TLSContexts", "Name", {st.index: st.data}))
+    elif st.kind == "key":
+        # sbc-apis.md A2: key first, then certificate (the order every public script uses).
+        client.upload(f"{base}/privateKey", "key.pem", w.key_pem)
+    elif st.kind == "cert":
+        client.upload(f"{base}/certificate", "cert.pem", _pem.to_pem(w.leaf))
+    elif st.kind == "roots":
+        # A2: PUT trustedRoot replaces the whole store with the certificates one after another.
+        client.upload(f"{base}/trustedRoot", "trust.pem", "".join(_pem.to_pem(c) for c in st.data))
+    elif st.kind == "root":
+        for c in st.data:  # A2: /incremental adds one certificate per call
+            client.upload(f"{base}/trustedRoot/incremental", "trust.pem", _pem.to_pem(c))
+    elif st.kind == "verify":
+        _verify(client, st.index, st.data["leaf"], st.data["roots"])
+    elif st.kind == "ha":
+        _verify_ha(client, s)
+    elif st.kind == "bind":
+        # ONE write for every SIP Interface and Proxy Set (issue 9 section 4; A4 incremental INI).
+        client.upload("files/ini/incremental", "bind.ini", _ini.incremental_tables(st.data))
+    elif st.kind == "save":
+        client.save_configuration()
 
 
 def _verify(client: AudioCodesClient, index: int, leaf, roots: list) -> None:
