@@ -64,6 +64,31 @@ _SAMPLE_RE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>(?:[a-
 _LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"')
 
 
+VENDORS = ("audiocodes", "ribbon_core", "ribbon_edge")
+
+
+def presents_client_certificate(vendor: str | None, configured: t.Any) -> bool:
+    """Whether a device's configuration presents its SIP-TLS server certificate as the TLS client certificate on its
+    outbound legs (field-2026.md, "The TLS client-authentication EKU is gone": an SBC is the TLS client on its
+    outbound legs, and a peer that checks the client-auth EKU may refuse a server-auth-only leaf).
+
+    - AudioCodes: sbc-apis.md A ("TLS Context selection"): outgoing TLS uses the Proxy Set's TLS context, else the SIP
+      Interface's, so the context's certificate - the one installed - is what the device presents as a client.
+    - Ribbon SBC Core: sbc-apis.md B3/B4: the tlsProfile's ``clientCertName``; ``configured`` says whether it points
+      at the installed object. Unknown: the stricter reading, it does.
+    - Ribbon SBC Edge: the reference is silent (UNCONFIRMED) on the certificate used for outbound TLS: the stricter
+      reading, the server certificate.
+    - No vendor: not derived (False); give ``client_auth_required`` instead.
+    """
+    if vendor == "audiocodes":
+        return True
+    if vendor == "ribbon_core":
+        return True if configured is None else bool(configured)
+    if vendor == "ribbon_edge":
+        return True
+    return False
+
+
 # -- input ------------------------------------------------------------------------------------------------------------
 def parse_time(value: t.Any, field: str) -> datetime.datetime | None:
     """ISO 8601 with a time zone (``Z`` allowed) or seconds since the epoch -> aware UTC datetime; None stays None.
@@ -168,11 +193,17 @@ def check_groups(groups: t.Any) -> list[dict]:
             eku = m.get("extended_key_usage")
             if eku is not None and not isinstance(eku, list):
                 raise InputError(f"{mf}.extended_key_usage", "expected a list of usages (serverAuth, clientAuth)")
+            vendor = _text(m.get("vendor"), f"{mf}.vendor")
+            if vendor is not None and vendor not in VENDORS:
+                raise InputError(f"{mf}.vendor", f"{vendor!r} is not one of {', '.join(VENDORS)}")
+            explicit = m.get("client_auth_required")
+            client = (bool(explicit) if explicit is not None
+                      else presents_client_certificate(vendor, m.get("client_certificate_configured")))
             members.append({"host": _text(m.get("host"), f"{mf}.host", required=True),
                             "endpoint": _text(m.get("endpoint"), f"{mf}.endpoint"),
                             "fingerprint": _text(m.get("fingerprint"), f"{mf}.fingerprint"),
                             "not_after": parse_time(m.get("not_after"), f"{mf}.not_after"),
-                            "client_auth_required": bool(m.get("client_auth_required")),
+                            "client_auth_required": client, "vendor": vendor,
                             "extended_key_usage": [str(e) for e in eku] if eku is not None else None,
                             "issuer": _text(m.get("issuer"), f"{mf}.issuer"),
                             "has_eku": "extended_key_usage" in m})
@@ -272,7 +303,7 @@ def flags_for(g: dict) -> list[str]:
         eku = m["extended_key_usage"]
         if m["client_auth_required"] and eku is not None and "clientAuth" not in eku:
             flags.append(f"{m['host']}: the leaf has no TLS clientAuth extended key usage ({', '.join(eku) or 'none'}),"
-                         " but the device presents it as a TLS client (mutual TLS towards its peers). A peer that"
+                         " but the device presents it as a TLS client on its outbound SIP-TLS legs. A peer that"
                          " checks the client EKU may refuse it. Let's Encrypt's classic profile dropped clientAuth on"
                          " 2026-02-11: use a CA or profile that still includes it, or have the peer stop requiring it")
     leaf_end = leaf_not_after(g)

@@ -53,14 +53,26 @@ options:
       - The outcome of each certificate group of the run.
       - "Each item: C(group) (name, required), C(status) (one of V(unchanged), V(renewed), V(rolled_back), V(failed),
         V(skipped), V(deferred)), C(reason), C(old_not_after), C(new_not_after), C(next_renewal) (times as ISO 8601
-        with a time zone, or seconds since the epoch), C(members) (list of C(host), C(endpoint) such as
-        C(sbc1.example.com:5061), C(fingerprint), C(not_after), and optionally C(client_auth_required) (bool: the
-        device presents this certificate as a TLS client) and C(extended_key_usage) (list, as returned by
-        M(byoc.certificates.tls_endpoint_info))), C(trunks) (list of C(name), C(connected), C(observed_at)),
-        C(warnings) (list of sentences, passed through), C(genesys_cas) (list of C(name) and C(not_after) of the CAs
-        the org trusts for this group), C(maintenance_windows) (list of C(timezone) (IANA), C(start) and C(end)
-        (local C(HH:MM); an end at or before the start crosses midnight), C(days) (V(mon) ... V(sun); default every
-        day))."
+        with a time zone, or seconds since the epoch), C(issuer) (optional, the leaf's issuer as an RFC 4514 name),
+        C(members), C(trunks) (list of C(name), C(connected), C(observed_at)), C(warnings) (list of sentences, passed
+        through), C(genesys_cas), C(maintenance_windows)."
+      - "C(members): list of C(host), C(endpoint) such as C(sbc1.example.com:5061), C(fingerprint), C(not_after), and
+        optionally C(issuer) (the served leaf's issuer), C(extended_key_usage) (list, as returned by
+        M(byoc.certificates.tls_endpoint_info)), C(vendor) (V(audiocodes), V(ribbon_core), V(ribbon_edge)),
+        C(client_certificate_configured) (Ribbon Core - the tlsProfile's C(clientCertName) points at the installed
+        object) and C(client_auth_required) (bool, the device presents this certificate as a TLS client; when not
+        given it is derived from C(vendor) - AudioCodes yes (the TLS context serves outgoing TLS too), Ribbon Core
+        from C(client_certificate_configured) (unknown - yes), Ribbon Edge yes (the stricter reading); no vendor -
+        no)."
+      - "C(genesys_cas): list of C(name), C(not_after) and optionally C(subject), C(issuer), C(fingerprint) of the CAs
+        the org trusts (for example the C(certificates) of M(byoc.certificates.genesys_edge_certificate_info)'s REMOTE
+        entries). With the leaf's issuer and the CAs' subjects, only the CAs the leaf chains to (walked up by name)
+        are held against the leaf's expiry, and a leaf that no org CA issued is a finding; otherwise every CA given
+        is taken as the group's chain."
+      - "C(maintenance_windows): list in the inventory's C(byoc_maintenance_window) format - C(timezone) (IANA,
+        required), C(start) (local C(HH:MM), default V(00:00)), C(end) (default V(24:00); an end at or before the
+        start crosses midnight), C(days) (V(mon) ... V(sun), only the first three letters count; default every
+        day)."
     type: list
     elements: dict
     required: true

@@ -310,3 +310,29 @@ def test_a_leaf_no_org_ca_issued_is_named():
     out = findings(issuer="CN=Unknown Issuing CA", genesys_cas=ORG_CAS)
     assert len(out) == 1 and "no certificate authority the Genesys org trusts issued the leaf" in out[0]
     assert "CN=Unknown Issuing CA" in out[0]
+
+
+# -- which devices present their server certificate as a client (field-2026.md, sbc-apis.md A, B3) ---------------------
+@pytest.mark.parametrize("member,flagged", [
+    ({"vendor": "audiocodes"}, True),  # the TLS context serves outgoing TLS too (sbc-apis.md A)
+    ({"vendor": "ribbon_core", "client_certificate_configured": True}, True),  # tlsProfile clientCertName
+    ({"vendor": "ribbon_core", "client_certificate_configured": False}, False),
+    ({"vendor": "ribbon_core"}, True),  # not known: the stricter reading
+    ({"vendor": "ribbon_edge"}, True),  # reference silent (UNCONFIRMED): the stricter reading
+    ({"vendor": "audiocodes", "client_auth_required": False}, False),  # the inventory says otherwise: it wins
+    ({}, False),  # no vendor, nothing said: never guessed
+    ({"vendor": "audiocodes", "extended_key_usage": ["serverAuth", "clientAuth"]}, False),
+    ({"vendor": "audiocodes", "extended_key_usage": None}, False),  # EKU unknown: nothing to say
+])
+def test_client_auth_finding_from_the_vendor(member, flagged):
+    m = {"host": "sbc1", "endpoint": "sbc1:5061", "extended_key_usage": ["serverAuth"], **member}
+    if m["extended_key_usage"] is None:
+        del m["extended_key_usage"]
+    out = findings(members=[m])
+    assert any("no TLS clientAuth extended key usage" in f for f in out) is flagged
+
+
+def test_unknown_vendor_is_refused():
+    with pytest.raises(InputError) as err:
+        R.check_groups([group(members=[{"host": "x", "vendor": "cisco"}])])
+    assert err.value.field == "groups[0].members[0].vendor"
