@@ -66,9 +66,14 @@ class Fleet:
         self.edge_cert = Path(edge["client_cert_file"]).read_text()
         self.edge_key = Path(edge["client_key_file"]).read_text()
 
-    def playbook(self, name: str, *args: str, extra: dict | None = None) -> subprocess.CompletedProcess:
-        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY),
-               str(REPO / "playbooks" / name), *args]
+    def playbook(self, name: str, *args: str, extra: dict | None = None,
+                 host_vars: dict | None = None) -> subprocess.CompletedProcess:
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY)]
+        if host_vars:  # a second inventory source that sets host variables over the lab inventory's group_vars
+            overlay = self.dir / "overlay.json"
+            overlay.write_text(json.dumps({"byoc_sbc": {"hosts": host_vars}}))
+            cmd += ["-i", str(overlay)]
+        cmd += [str(REPO / "playbooks" / name), *args]
         if extra:
             cmd += ["-e", json.dumps(extra)]
         env = ansible_env(self.env)
@@ -104,6 +109,12 @@ class Fleet:
 
     def orders(self) -> int:
         return len(re.findall(r"POST /order-plz", (self.lab.dir / "logs" / "pebble.log").read_text()))
+
+    def ari_requests(self) -> int:
+        return len(re.findall(r"GET /[^ ]*renewalInfo/", (self.lab.dir / "logs" / "pebble.log").read_text()))
+
+    def stored_fingerprint(self, group: str) -> str:
+        return json.loads((self.store / group / "state.json").read_text())["current"]["fingerprint"]
 
     def device_requests(self) -> dict:
         ac = self.c["audiocodes"]["devices"]
@@ -179,20 +190,31 @@ def test_first_run_rotates_every_group_and_every_trunk_by_name_connects(fleet, f
     assert all(len(v) == 2 and all(v) for v in trunks.values()), trunks  # both Edges, connected
 
 
-def test_second_run_changes_nothing_orders_nothing_and_only_reads(fleet, first_run):
+# The request that lists what a device serves: present exactly once in a converged run's requests to that device.
+LISTING = {"mediant_ha": "/api/v1/files/ini", "mediant_sa": "/api/v1/files/ini",
+           "sbc_core": "/api/config/profiles/security/tlsProfile", "sbc_edge": "/rest/certificate"}
+
+
+def test_second_run_changes_nothing_orders_nothing_and_reads_each_device_once(fleet, first_run):
+    """Issue 11 targets for a converged run, counted from the emulators' and Pebble's logs: each device read exactly
+    once (its listing once, no request repeated, nothing written), 0 ACME orders, at most one ARI request per
+    certificate, at most 3 Genesys requests for the org."""
     assert first_run["proc"].returncode == 0
-    orders = fleet.orders()
+    orders, ari = fleet.orders(), fleet.ari_requests()
     writes_before = {h: len(v) for h, v in fleet.device_requests().items()}
     genesys_before = len(fleet.genesys_requests())
     proc = fleet.playbook("rotate.yml")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert fleet.orders() == orders  # Pebble saw no new order
+    assert fleet.ari_requests() - ari <= len(GROUPS)  # at most one ARI request per certificate
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(proc).values()), recap(proc)
     for host, log in fleet.device_requests().items():
-        new = log[writes_before[host]:]
-        writes = [r for r in new if r["method"] not in ("GET", "HEAD") and not r["path"].endswith("/login")
-                  and not r["path"].endswith("/logout")]
+        new = [(r["method"], r["path"]) for r in log[writes_before[host]:]
+               if not r["path"].endswith(("/login", "/logout"))]
+        writes = [r for r in new if r[0] not in ("GET", "HEAD")]
         assert new and not writes, (host, writes)  # each device read, nothing written
+        assert new.count(("GET", LISTING[host])) == 1, (host, new)  # read exactly once ...
+        assert len(new) == len(set(new)), (host, new)  # ... and nothing of it read twice
     genesys = fleet.genesys_requests()[genesys_before:]
     api = [r for r in genesys if r["path"].startswith("/api/")]
     assert len(api) <= 3, genesys  # at most 3 Genesys API requests for the org (plus at most one token)
@@ -235,6 +257,66 @@ def test_mutual_auth_sbc_without_the_managed_ca_is_rolled_back_and_the_run_fails
     assert all(fleet.trunks()["mediant_ha"])
     group = next(g for g in fleet.report()["groups"] if g["group"] == "grp_mediant_ha")
     assert group["status"] == "rolled_back", group
+    # the store follows the rollback: its current certificate is the one the pair serves again
+    assert fleet.stored_fingerprint("grp_mediant_ha") == old
+
+
+def test_after_a_rollback_the_next_run_plans_from_what_the_devices_serve(fleet, first_run):
+    """The run after the rollback above (normal settings, not forced) neither deploys the failed certificate again
+    nor orders: the store's current material is what the devices serve, and the failure is recorded (backoff)."""
+    assert first_run["proc"].returncode == 0
+    root = fleet.acme_root()
+    served = fleet.probe("mediant_ha", root)["peer_sha256"]
+    state = json.loads((fleet.store / "grp_mediant_ha" / "state.json").read_text())
+    assert state["current"]["fingerprint"] == served and state["previous"]["fingerprint"] != served, state["current"]
+    assert (state.get("backoff") or {}).get("failures", 0) >= 1 and "rolled back" in state["backoff"]["last_error"]
+    orders = fleet.orders()
+    before = {h: len(v) for h, v in fleet.device_requests().items()}
+    proc = fleet.playbook("rotate.yml", "--limit", "grp_mediant_ha")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert recap(proc)["mediant_ha"]["changed"] == 0, proc.stdout[-4000:]
+    assert fleet.orders() == orders
+    log = fleet.device_requests()["mediant_ha"][before["mediant_ha"]:]
+    assert not [r for r in log if r["method"] not in ("GET", "HEAD")], log
+    assert fleet.probe("mediant_ha", root)["peer_sha256"] == served
+
+
+def test_a_run_over_two_genesys_orgs_is_refused_before_anything_is_contacted(fleet, first_run):
+    """The inventory may hold several orgs; one run rotates the SBCs of one (its trust store, REMOTE CAs, trunks).
+    Hosts of two orgs in one run are refused in the inventory check, naming each org's hosts; nothing is contacted."""
+    assert first_run["proc"].returncode == 0
+    other = {"api_url": "https://api.other-org.example.test", "client_id": "other-client",
+             "client_secret": "other-secret-not-printed"}
+    before = {h: len(v) for h, v in fleet.device_requests().items()}
+    genesys_before = len(fleet.genesys_requests())
+    proc = fleet.playbook("rotate.yml", "--check", host_vars={"sbc_edge": {"byoc_genesys": other}})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "This run's hosts belong to 2 Genesys Cloud orgs" in out, out[-3000:]
+    assert "https://api.other-org.example.test (client_id other-client): sbc_edge" in out, out[-3000:]
+    assert "other-secret-not-printed" not in out
+    assert len(fleet.genesys_requests()) == genesys_before
+    assert {h: len(v) for h, v in fleet.device_requests().items()} == before
+    single = fleet.playbook("rotate.yml", "--check", "--limit", "sbc_core,mediant_sa",
+                            host_vars={"sbc_edge": {"byoc_genesys": other}})
+    assert single.returncode == 0, single.stdout[-3000:]  # one org within the limit: planned as usual
+
+
+def test_a_device_that_cannot_be_read_fails_its_host_and_the_others_are_still_planned(fleet, first_run):
+    assert first_run["proc"].returncode == 0
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{s.getsockname()[1]}"
+    proc = fleet.playbook("rotate.yml", "--check", host_vars={"sbc_edge": {"byoc_api_url": dead}},
+                          extra={"byoc_rollout_serial": [4]})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"could not read ribbon_edge device sbc_edge at {dead}" in out and "run again" in out, out[-3000:]
+    assert re.search(r"grp_sbc_core/sbc_core \(.*\): nothing to do", out), out[-3000:]
+    assert recap(proc)["sbc_edge"]["failed"] == 1 and recap(proc)["sbc_core"]["failed"] == 0, recap(proc)
+    assert fleet.c["ribbon_edge"]["credentials"]["password"] not in out
 
 
 def test_a_due_group_outside_its_maintenance_window_is_skipped_with_the_reason(fleet, first_run):
@@ -289,3 +371,4 @@ def test_a_failed_deploy_step_leaves_the_core_pair_on_its_old_certificate_and_fa
     after = get(f"{core['control_url']}/state", fleet.ca_file)
     assert after["profiles"] == before["profiles"], (before["profiles"], after["profiles"])  # still the old object
     assert all(fleet.trunks()["sbc_core"])
+    assert fleet.stored_fingerprint("grp_sbc_core") == old["peer_sha256"]  # the store follows the rollback
