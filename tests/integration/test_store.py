@@ -364,6 +364,7 @@ GROUP_DEFAULTS = {
                             "validate_certs": True, "request_timeout": 5},
     "verify": lambda tmp: {"nameservers": ["127.0.0.1:9"], "timeout": 5, "concurrency": 2},
     "report": lambda tmp: {"dir": str(tmp / "report"), "print_table": False},
+    "plan": lambda tmp: {"concurrency": 2, "timeout": 5, "managed_fingerprint": ""},
 }
 # the module's own minimal arguments (everything else comes from the group's defaults)
 MODULE_ARGS = {
@@ -374,6 +375,7 @@ MODULE_ARGS = {
     "tls_endpoint_info": {"endpoints": [{"name": "a.example.test", "host": "127.0.0.1", "port": 9}],
                           "ca_certificates": "not a certificate: refused by the gate, after the options were accepted"},
     "fleet_report": {"groups": []},
+    "fleet_plan": {"hosts": []},
 }
 
 
