@@ -54,6 +54,7 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     "failed": {"type": "bool"},
     "run_id": {"type": "str"},
     "print_table": {"type": "bool", "default": True},
+    "read_only": {"type": "bool", "default": False},
 }
 
 # Prometheus text exposition format 0.0.4: metric names, label names, and the escapes of label values.
@@ -398,9 +399,30 @@ def previous_last_success(text: str) -> dict[tuple[str, str, str], float]:
     return out
 
 
+_RUN_RE = re.compile(r"^(byoc_certificates_last_run_(?:timestamp_seconds|success)) (\S+)$")
+
+
+def previous_last_run(text: str) -> dict[str, float]:
+    """The last rotation run's time and success from an earlier textfile (kept by a read-only report)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _RUN_RE.match(line)
+        if m:
+            try:
+                out[m.group(1)] = float(m.group(2))
+            except ValueError:
+                continue
+    return out
+
+
 def prometheus(groups: list[dict], flags: dict[str, list[str]], *, now: datetime.datetime, failed: bool,
-               previous: dict[tuple[str, str, str], float] | None = None) -> str:
-    """The textfile (for node_exporter's textfile collector): one HELP and TYPE per metric, then its samples."""
+               previous: dict[tuple[str, str, str], float] | None = None, read_only: bool = False,
+               previous_run: dict[str, float] | None = None) -> str:
+    """The textfile (for node_exporter's textfile collector): one HELP and TYPE per metric, then its samples.
+
+    ``read_only`` (a report run, ``playbooks/report.yml``, that rotated nothing): no endpoint gets a new "last
+    success" and the last run's time and success stay those of the last rotation run (``previous_run``), so a report
+    after a failed rotation does not hide the failure from an alert on their age."""
     previous = previous or {}
     metrics: dict[str, tuple[str, list[str]]] = {
         "byoc_certificates_endpoint_expiry_timestamp_seconds":
@@ -430,7 +452,7 @@ def prometheus(groups: list[dict], flags: dict[str, list[str]], *, now: datetime
             if g["next_renewal"] is not None:
                 metrics["byoc_certificates_endpoint_next_renewal_timestamp_seconds"][1].append(
                     f"byoc_certificates_endpoint_next_renewal_timestamp_seconds{el} {_num(g['next_renewal'].timestamp())}")
-            last = now_ts if g["status"] in SUCCESS else previous.get(key)
+            last = now_ts if g["status"] in SUCCESS and not read_only else previous.get(key)
             if last is not None:
                 metrics[_LAST_SUCCESS][1].append(f"{_LAST_SUCCESS}{el} {_num(last)}")
         for s in STATUSES:
@@ -443,9 +465,14 @@ def prometheus(groups: list[dict], flags: dict[str, list[str]], *, now: datetime
                 f"byoc_certificates_group_trunks_connected{_labels(gl)} {sum(1 for tr in g['trunks'] if tr['connected'])}")
             metrics["byoc_certificates_group_trunks"][1].append(
                 f"byoc_certificates_group_trunks{_labels(gl)} {len(g['trunks'])}")
-    metrics["byoc_certificates_last_run_timestamp_seconds"][1].append(
-        f"byoc_certificates_last_run_timestamp_seconds {_num(now_ts)}")
-    metrics["byoc_certificates_last_run_success"][1].append(f"byoc_certificates_last_run_success {0 if failed else 1}")
+    if read_only:
+        for name, value in (previous_run or {}).items():
+            metrics[name][1].append(f"{name} {_num(value)}")
+    else:
+        metrics["byoc_certificates_last_run_timestamp_seconds"][1].append(
+            f"byoc_certificates_last_run_timestamp_seconds {_num(now_ts)}")
+        metrics["byoc_certificates_last_run_success"][1].append(
+            f"byoc_certificates_last_run_success {0 if failed else 1}")
     lines = []
     for name, (help_text, samples) in metrics.items():
         if not _METRIC_RE.match(name):  # pragma: no cover - a typo in a metric name above
@@ -573,13 +600,15 @@ def run(params: dict, *, check_mode: bool, opener: t.Callable[..., t.Any] | None
         raise InputError("dir", "is required: the directory the report files go to")
     directory = os.path.abspath(os.path.expanduser(directory))
     prom_path, json_path = os.path.join(directory, PROM_FILE), os.path.join(directory, JSON_FILE)
-    previous = {}
+    previous, previous_run = {}, {}
     try:
         with open(prom_path, encoding="utf-8") as fh:
-            previous = previous_last_success(fh.read())
+            old_text = fh.read()
+        previous, previous_run = previous_last_success(old_text), previous_last_run(old_text)
     except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
         pass
-    prom = prometheus(built["groups"], built["flags"], now=built["now"], failed=built["failed"], previous=previous)
+    prom = prometheus(built["groups"], built["flags"], now=built["now"], failed=built["failed"], previous=previous,
+                      read_only=bool(params.get("read_only")), previous_run=previous_run)
     report = json.dumps(built["json"], indent=2, sort_keys=False) + "\n"
     written = False
     warnings: list[str] = []

@@ -100,6 +100,13 @@ options:
     description: Print the table on the console (action plugin only).
     type: bool
     default: true
+  read_only:
+    description:
+      - The run rotated nothing (C(playbooks/report.yml)). No endpoint gets a new last-success time, and the last
+        run's time and success in the textfile stay those of the last rotation run, so a report run after a failed
+        rotation does not hide the failure from an alert on their age.
+    type: bool
+    default: false
 seealso:
   - module: byoc.certificates.tls_endpoint_info
   - module: byoc.certificates.genesys_trunk_info

@@ -336,3 +336,27 @@ def test_unknown_vendor_is_refused():
     with pytest.raises(InputError) as err:
         R.check_groups([group(members=[{"host": "x", "vendor": "cisco"}])])
     assert err.value.field == "groups[0].members[0].vendor"
+
+
+def test_a_read_only_report_keeps_last_success_and_last_run(tmp_path):
+    """playbooks/report.yml rotates nothing: its 'unchanged' must not become a new last success, and the last run's
+    time and outcome stay the last rotation's (else a report after a failed rotation would hide the failure)."""
+    earlier = NOW - datetime.timedelta(days=2)
+    R.run({"groups": [group(status="rolled_back")], "dir": str(tmp_path)}, check_mode=False, opener=None, now=earlier)
+    first = parse_prom((tmp_path / R.PROM_FILE).read_text())
+    assert "byoc_certificates_endpoint_last_success_timestamp_seconds" not in first
+    R.run({"groups": [group(status="unchanged")], "dir": str(tmp_path), "read_only": True}, check_mode=False,
+          opener=None, now=NOW)
+    m = parse_prom((tmp_path / R.PROM_FILE).read_text())
+    assert "byoc_certificates_endpoint_last_success_timestamp_seconds" not in m
+    assert m["byoc_certificates_last_run_success"] == [({}, 0.0)]
+    assert m["byoc_certificates_last_run_timestamp_seconds"] == [({}, float(int(earlier.timestamp())))]
+    # a rotation run that succeeds sets them; a read-only report afterwards keeps them
+    R.run({"groups": [group(status="unchanged")], "dir": str(tmp_path)}, check_mode=False, opener=None, now=NOW)
+    later = NOW + datetime.timedelta(hours=5)
+    R.run({"groups": [group(status="unchanged")], "dir": str(tmp_path), "read_only": True}, check_mode=False,
+          opener=None, now=later)
+    m = parse_prom((tmp_path / R.PROM_FILE).read_text())
+    assert [v for _l, v in m["byoc_certificates_endpoint_last_success_timestamp_seconds"]] == [NOW.timestamp()] * 2
+    assert m["byoc_certificates_last_run_success"] == [({}, 1.0)]
+    assert m["byoc_certificates_last_run_timestamp_seconds"] == [({}, NOW.timestamp())]
