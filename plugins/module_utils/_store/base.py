@@ -131,6 +131,12 @@ class Store(abc.ABC):
     def _delete_lock(self, group: str) -> None:
         """Remove the lock object."""
 
+    def _release_lock(self, group: str, old: dict, record: dict) -> bool:
+        """Give back the lease ``old`` only if it is still the stored one (a compare-and-swap, so a lease that
+        expired and was taken by another run in the meantime is never removed): by default it is replaced by the
+        released ``record`` (an expired lock, free to take). False if someone else changed it first."""
+        return self._replace_lock(group, old, record)
+
     def where(self, group: str) -> str:
         return f"{self.location}/{group}/{STATE}"
 

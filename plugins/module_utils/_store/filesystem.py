@@ -12,7 +12,8 @@ document or the new one, never a partial file. Every writer's temporary file has
 random suffix) and a writer only ever removes its own; leftovers of crashed writers are removed once they are
 older than ``STALE_TMP_SECONDS``. The compare-and-swap on the revision (read, compare, rename) runs under an
 exclusive ``flock`` on ``<group>/.write.lock``, held for milliseconds and released by the kernel if the process
-dies. The issuing lock is ``lock.json`` created with ``O_CREAT|O_EXCL``.
+dies. The issuing lock (a lease, ``lease.py``) is ``lock.json``, created whole or not at all: written to a private
+temporary file, then hard-linked (``link`` fails if it exists).
 """
 
 from __future__ import annotations
@@ -169,15 +170,26 @@ class FilesystemStore(Store):
             return {"owner": None, "expires": ""}  # unreadable: treated as expired by the caller
 
     def _create_lock(self, group: str, lock: dict) -> bool:
-        path = os.path.join(self._dir(group, create=True), LOCK)
+        # The lock appears with its content or not at all: written to a private temporary file, then hard-linked
+        # to lock.json (link fails if it exists). An O_EXCL create that writes afterwards would show other runs an
+        # empty lock for a moment, which reads as expired, so two runs could both believe they hold it.
+        directory = self._dir(group, create=True)
+        path = os.path.join(directory, LOCK)
+        tmp = os.path.join(directory, f".{LOCK}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(json.dumps(lock).encode("utf-8"))
+            os.link(tmp, path)
         except OSError as exc:
             if exc.errno == errno.EEXIST:
                 return False
             raise ApiError(f"Could not create the lock {path}: {exc.strerror}", location=path) from None
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps(lock).encode("utf-8"))
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         return True
 
     def _replace_lock(self, group: str, old: dict, lock: dict) -> bool:
@@ -186,6 +198,17 @@ class FilesystemStore(Store):
             if self.read_lock(group) != old:
                 return False
             self._write_atomic(directory, LOCK, json.dumps(lock).encode("utf-8"))
+        return True
+
+    def _release_lock(self, group: str, old: dict, record: dict) -> bool:
+        directory = self._dir(group)
+        with self._write_lock(directory):  # compare and remove as one step (lease.release)
+            if self.read_lock(group) != old:
+                return False
+            try:
+                os.unlink(os.path.join(directory, LOCK))
+            except FileNotFoundError:
+                return False
         return True
 
     def _delete_lock(self, group: str) -> None:
