@@ -264,8 +264,24 @@ CASES = [
     ("tls-key-given-dict", "tls_endpoint_info", lambda t: tls_probe(client_private_key={"k": M.key})),
     ("report-groups-given-text", "fleet_report", lambda t: report(t, groups="a,b")),
     ("report-bad-status", "fleet_report", lambda t: report(t, groups=[{"group": "g", "status": "nope"}])),
+    ("plan-hosts-given-text", "fleet_plan", lambda t: plan(t, hosts="a,b")),
+    ("plan-connection-given-list", "fleet_plan", lambda t: plan(t, second={"connection": ["a", "b"]})),
+    ("plan-bad-zone-every-secret-set", "fleet_plan",
+     lambda t: plan(t, second={"maintenance_window": {"timezone": "Mars/Olympus_Mons"}})),
 ]
-IN_PROCESS = {"tls_endpoint_info", "fleet_report"}  # action plugins that do the work themselves (no invocation)
+IN_PROCESS = {"tls_endpoint_info", "fleet_report", "fleet_plan"}  # action plugins that do the work themselves
+
+
+def plan(tmp, second: dict | None = None, **extra) -> dict:
+    host = {"host": "h1", "group": "g1", "vendor": "ribbon_core", "names": ["a.secrets.test"],
+            "connection": {"api_url": url(), "username": "admin", "password": mark("plan-pw") + "\n",
+                           "sftp_username": "u", "sftp_password": mark("plan-sftp"),
+                           "pkcs12_passphrase": mark("plan-p12"), "nodes": [{"host": "127.0.0.1", "port": DEAD}]},
+            "acme": {"directory": "https://acme.secrets.test/dir"},
+            "store": {"path": str(tmp), "s3": {"secret_key": mark("plan-s3")}}}
+    args = {"hosts": [host, dict(host, host="h2", group="g2", **(second or {}))], "timeout": 2}
+    args.update(extra)
+    return args
 
 
 def tls_probe(**extra) -> dict:
