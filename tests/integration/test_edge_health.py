@@ -71,7 +71,8 @@ class EdgeLab:
 
     def heal_edges(self) -> None:
         for i in range(len(self.g["edges"])):
-            self.set_edge(i, onlineStatus="ONLINE", statusCode="ACTIVE", state="active", conversationCount=0)
+            self.set_edge(i, onlineStatus="ONLINE", statusCode="ACTIVE", state="active", conversationCount=0,
+                          pending=[])
 
     def edges(self) -> dict:
         return {e["name"]: e for e in self.ctl("/edges")["edges"]}
@@ -250,3 +251,97 @@ def test_bad_input_is_refused_before_any_request(healthy, run_module):
     res = run_module("genesys_edge_info", el.connection(max_conversations=-1))
     assert res.get("failed") and res["msg"].startswith("max_conversations"), res
     assert len(el.requests()) == before
+
+
+# -- rotate.yml: the three paths ----------------------------------------------------------------------------------
+GROUP, HOST = "grp_mediant_sa", "mediant_sa"
+
+
+def group_report(el: EdgeLab) -> dict:
+    return next(g for g in el.report()["groups"] if g["group"] == GROUP)
+
+
+@pytest.fixture(scope="module")
+def rotated(edge_lab):
+    """A first rotation of the group with healthy Edges: the baseline (an ACME certificate the org trusts, trunks
+    connected). It also fixes the cost: one Edge listing before the batch rotates and one after, no more."""
+    edge_lab.heal_edges()
+    before = len(edge_lab.requests())
+    proc = edge_lab.playbook("rotate.yml", "--limit", GROUP)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert group_report(edge_lab)["status"] == "renewed", group_report(edge_lab)
+    assert edge_lab.edge_listings(before) == 2, edge_lab.requests()[before:]
+    seen = edge_lab.probe(HOST, edge_lab.acme_root())
+    assert seen["ok"], seen
+    return seen["peer_sha256"]
+
+
+def test_unhealthy_edge_before_the_change_skips_the_group_and_leaves_the_device_untouched(rotated, healthy):
+    el = healthy
+    el.set_edge(1, onlineStatus="OFFLINE")  # the group's trunk is on both Edges
+    writes = el.device_writes()
+    before = len(el.requests())
+    proc = el.playbook("rotate.yml", "--limit", GROUP, extra={"byoc_force": True})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    group = group_report(el)
+    assert group["status"] == "skipped", group
+    assert "Lab Edge 2" in group["reason"] and "onlineStatus is OFFLINE" in group["reason"], group
+    assert el.device_writes() == writes  # untouched, read back from the device's own request log
+    assert el.probe(HOST, el.acme_root())["peer_sha256"] == rotated
+    assert el.edge_listings(before) == 1  # the check before; no check after, nothing changed
+
+
+def test_busy_edges_defer_the_group_after_the_wait_and_leave_the_device_untouched(rotated, healthy):
+    el = healthy
+    el.set_edge(0, conversationCount=40)
+    writes = el.device_writes()
+    before = len(el.requests())
+    proc = el.playbook("rotate.yml", "--limit", GROUP,
+                       extra={"byoc_force": True, "byoc_edge_max_conversations": 5, "byoc_edge_wait_timeout": 3,
+                              "byoc_edge_poll_interval": 1})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    group = group_report(el)
+    assert group["status"] == "deferred", group
+    assert "Lab Edge 1 carries 40 conversations, more than 5" in group["reason"] and "waited" in group["reason"], group
+    assert el.device_writes() == writes
+    assert el.probe(HOST, el.acme_root())["peer_sha256"] == rotated
+    api = [r["path"] for r in el.requests()[before:] if r["path"].startswith("/api/")]
+    # one trunk base and one trunk listing for the batch, then one Edge listing per poll (at least one)
+    assert api.count(f"{EDGES_PATH}/trunkbasesettings") == 1 and api.count(f"{EDGES_PATH}/trunks") == 1, api
+    assert api.count(EDGES_PATH) >= 1
+
+
+def test_busy_edges_that_calm_down_within_the_wait_rotate(rotated, healthy):
+    el = healthy
+    el.set_edge(0, conversationSchedule=[40, 2])  # busy at the first poll, quiet at the second
+    proc = el.playbook("rotate.yml", "--limit", GROUP,
+                       extra={"byoc_force": True, "byoc_edge_max_conversations": 5, "byoc_edge_wait_timeout": 120,
+                              "byoc_edge_poll_interval": 1})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "genesys_edge_info: waiting up to 120s for 1 busy Edge(s) (Lab Edge 1)" in proc.stdout
+    assert group_report(el)["status"] == "renewed", group_report(el)
+    assert el.probe(HOST, el.acme_root())["peer_sha256"] != rotated  # a new certificate is served
+
+
+def test_edge_that_turns_unhealthy_after_the_change_rolls_the_group_back(rotated, healthy):
+    """Edge 1 is healthy for the check before, turns INACTIVE right after it (so during the change) and recovers
+    once the check after has seen it. The group is rolled back: the certificate served before is served again
+    (independent SIP-TLS client, by name) and the trunks reconnect once the Edge has recovered."""
+    el = healthy
+    old = el.probe(HOST, el.acme_root())
+    assert old["ok"], old
+    el.set_edge(0, pending=[{"after_reads": 1, "set": {"statusCode": "INACTIVE"}},
+                            {"after_reads": 2, "set": {"statusCode": "ACTIVE"}}])
+    before = len(el.requests())
+    proc = el.playbook("rotate.yml", "--limit", GROUP, extra={"byoc_force": True, "byoc_verify_trunk_timeout": 10})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    assert f"Certificate group {GROUP}, device {HOST}" in out and "check 'edge-health' failed" in out, out[-4000:]
+    assert "Lab Edge 1" in out and "statusCode is INACTIVE" in out, out[-4000:]
+    assert el.edge_listings(before) == 2  # one before, one after the change
+    seen = el.probe(HOST, el.acme_root())
+    assert seen["ok"] and seen["peer_sha256"] == old["peer_sha256"], seen
+    assert el.edges()["Lab Edge 1"]["statusCode"] == "ACTIVE"
+    mine = [t for t in el.trunks_after_rounds() if t["name"] == f"BYOC {HOST}"]
+    assert len(mine) == 2 and all(t["connected"] for t in mine), mine
+    assert group_report(el)["status"] == "rolled_back", group_report(el)
