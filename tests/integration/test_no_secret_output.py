@@ -268,8 +268,12 @@ CASES = [
     ("plan-connection-given-list", "fleet_plan", lambda t: plan(t, second={"connection": ["a", "b"]})),
     ("plan-bad-zone-every-secret-set", "fleet_plan",
      lambda t: plan(t, second={"maintenance_window": {"timezone": "Mars/Olympus_Mons"}})),
+    ("lease-s3-unreachable", "certificate_store_lease",
+     lambda t: {"backend": "s3", "s3": store_s3(), "group": "g1", "passphrase": mark("lease-pass"), "wait": 1}),
+    ("lease-ttl-given-text", "certificate_store_lease",
+     lambda t: {"path": str(t), "group": "g1", "ttl": "long", "s3": store_s3(), "passphrase": mark("lease-pass2")}),
 ]
-IN_PROCESS = {"tls_endpoint_info", "fleet_report", "fleet_plan"}  # action plugins that do the work themselves
+IN_PROCESS = {"tls_endpoint_info", "fleet_report", "fleet_plan", "certificate_store_lease"}  # action plugins that do the work themselves
 
 
 def plan(tmp, second: dict | None = None, **extra) -> dict:

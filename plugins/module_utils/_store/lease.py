@@ -120,16 +120,20 @@ def renew(store: Store, name: str, holder: str, ttl: int, now: datetime.datetime
     for _attempt in range(3):
         held = store.read_lock(check_group(name))
         if not held or held.get("owner") != holder:
-            who = f"now held by {held.get('owner')} until {held.get('expires')}" if held and held.get("owner") else "gone"
-            raise LeaseLost(f"The lease {name} in {store.location} is no longer held by {holder} ({who}); it expired"
-                            " or was released. Work done under it may have overlapped with another run: run again.",
-                            lease=public(_with_holder(held)) if held else None)
+            raise lost(store, name, holder, held)
         lock = new_lock(holder, ttl, now)
         lock["acquired"] = held.get("acquired") or lock["acquired"]
         lock["renewed"] = iso(now)
         if store._replace_lock(name, held, lock):  # pylint: disable=protected-access
             return _with_holder(lock)
     raise LeaseLost(f"The lease {name} in {store.location} kept changing while it was being renewed; run again.")
+
+
+def lost(store: Store, name: str, holder: str, held: dict | None) -> LeaseLost:
+    who = f"now held by {held.get('owner')} until {held.get('expires')}" if held and held.get("owner") else "gone"
+    return LeaseLost(f"The lease {name} in {store.location} is no longer held by {holder} ({who}); it expired or was"
+                     " released. Work done under it may have overlapped with another run: run again.",
+                     lease=public(_with_holder(held)) if held else None)
 
 
 def release(store: Store, name: str, holder: str, now: datetime.datetime | None = None) -> tuple[bool, dict | None]:
@@ -207,3 +211,106 @@ def _parse(text: t.Any) -> datetime.datetime | None:
         return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
+
+
+# ========================================================================================= the task (module/action) ==
+STATES = ["acquired", "renewed", "released", "read"]
+
+
+def argument_spec() -> dict[str, t.Any]:
+    from ansible_collections.byoc.certificates.plugins.module_utils._store.document import store_argspec
+
+    spec = store_argspec()
+    spec.update(
+        state={"type": "str", "default": "acquired", "choices": STATES},
+        holder={"type": "str"},
+        ttl={"type": "int", "default": 900},
+        wait={"type": "float", "default": 0},
+        poll={"type": "float", "default": 5},
+    )
+    return spec
+
+
+def _stored_current(store: Store, name: str) -> tuple[dict | None, int]:
+    """The group's current material (fingerprint, not_after) and the document's revision, read after the lease
+    was taken: what another holder stored before giving the lease back."""
+    doc = store.read(name)
+    if not doc:
+        return None, 0
+    cur = doc.get("current") or None
+    rev = int(doc.get("revision") or 0)
+    if not isinstance(cur, dict):
+        return None, rev
+    return {"fingerprint": cur.get("fingerprint"), "not_after": cur.get("not_after")}, rev
+
+
+def run_task(params: dict, *, check_mode: bool, progress: t.Callable[[str], None] | None = None,
+             holder_pid: int | None = None) -> dict:
+    """The whole task: validate, open the store, then acquire (waiting up to ``wait`` seconds), renew, release or
+    read the lease named ``group``. ``holder`` defaults to :func:`default_holder`."""
+    from ansible_collections.byoc.certificates.plugins.module_utils._store.document import open_store
+
+    name = check_group(params.get("group"))
+    state = params.get("state") or "acquired"
+    holder = check_holder(params.get("holder") or default_holder(pid=holder_pid))
+    ttl = check_ttl(params.get("ttl") if params.get("ttl") is not None else 900)
+    wait = float(params.get("wait") or 0)
+    poll = float(params.get("poll") if params.get("poll") is not None else 5)
+    if wait < 0 or wait > MAX_TTL:
+        raise InputError("wait", f"must be from 0 to {MAX_TTL} seconds, got {wait:g}")
+    if not 0.1 <= poll <= 300:
+        raise InputError("poll", f"must be from 0.1 to 300 seconds, got {poll:g}")
+    store = open_store(params)
+    now = now_utc()
+    found = read(store, name)
+    live = is_live(found, now)
+    ours = live and found.get("owner") == holder
+    result: dict[str, t.Any] = {"changed": False, "group": name, "holder": holder, "state": state,
+                                "location": store.location, "waited": 0.0, "waited_for": [], "progress": []}
+
+    if state == "read":
+        result.update(lease=public(found) if live else None, held=live, held_by_us=ours)
+    elif state == "acquired":
+        if check_mode:
+            result.update(changed=not ours, lease=public(found) if live else None, held=live, held_by_us=ours,
+                          would_wait=live and not ours)
+        else:
+            got = wait_acquire(store, name, holder, ttl, timeout=wait, poll=poll, progress=progress)
+            result.update(changed=got["changed"], lease=public(got["lease"]), held=True, held_by_us=True,
+                          waited=got["waited"], waited_for=got["waited_for"], progress=got["progress"])
+    elif state == "renewed":
+        if check_mode:
+            if not (found and found.get("owner") == holder):
+                raise lost(store, name, holder, found)
+            result.update(changed=True, lease=public(found), held=True, held_by_us=True)
+        else:
+            result.update(changed=True, lease=public(renew(store, name, holder, ttl, now=now)), held=True,
+                          held_by_us=True)
+    else:  # released
+        if check_mode:
+            mine = bool(found) and found.get("owner") == holder
+            result.update(changed=mine, lease=None if mine else (public(found) if live else None),
+                          held=live and not mine, held_by_us=False)
+        else:
+            released, other = release(store, name, holder, now=now)
+            still = other if other and other.get("owner") != holder else None
+            result.update(changed=released, lease=public(still), held=bool(still) and is_live(still, now),
+                          held_by_us=False)
+            if still:
+                result["warning"] = (f"The lease {name} was not released: it is held by {still.get('owner')} until"
+                                     f" {still.get('expires')} (ours had expired and was taken over).")
+    if state in ("acquired", "read"):
+        result["current"], result["revision"] = _stored_current(store, name)
+    lease = result.get("lease")
+    if state == "acquired":
+        result["msg"] = (f"{'Would take' if check_mode else 'Holds'} the lease {name} as {holder}"
+                         + (f" until {lease.get('expires')}" if lease and not check_mode else "")
+                         + (f" after waiting {result['waited']:g}s" if result["waited"] else "") + ".")
+    elif state == "released":
+        result["msg"] = f"{'Released' if result['changed'] else 'Did not hold'} the lease {name} ({holder})."
+    elif state == "renewed":
+        result["msg"] = f"Renewed the lease {name} ({holder})" + (f" until {lease.get('expires')}." if lease else ".")
+    else:
+        result["msg"] = (f"The lease {name} is held by {lease.get('holder')} until {lease.get('expires')}." if lease
+                         else f"The lease {name} is free.")
+    return result
