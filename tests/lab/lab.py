@@ -1,6 +1,8 @@
 """Bring the local lab up or down.
 
     python tests/lab/lab.py up   [--dir DIR] [PART ...]   start the parts (default: all) on free loopback ports; write DIR/lab.json
+    lab.py up --fleet N [--fleet-valid] [--dir DIR]   bind, pebble, genesys and N certificate groups (components/fleet.py;
+                                         expired certificates at start unless --fleet-valid); inventory in DIR/fleet/inventory
     lab.py down [--dir DIR]              stop every process recorded in DIR/lab.json, by PID
     lab.py show [--dir DIR]              print DIR/lab.json
 
@@ -27,6 +29,8 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["up", "down", "show"])
     parser.add_argument("parts", nargs="*", help="lab parts to start (default: all)")
     parser.add_argument("--dir", default=os.environ.get("BYOC_LAB_DIR", str(REPO / ".lab")))
+    parser.add_argument("--fleet", type=int, metavar="N", help="the fleet lab: N certificate groups")
+    parser.add_argument("--fleet-valid", action="store_true", help="fleet devices start with valid certificates")
     args = parser.parse_intermixed_args(argv)
     directory = Path(args.dir)
 
@@ -38,7 +42,11 @@ def main(argv=None) -> int:
         started = time.monotonic()
         lab = Lab(directory)
         try:
-            desc = lab.up(select(args.parts))
+            if args.fleet:
+                from byoclab.components.fleet import fleet_parts
+                desc = lab.up(fleet_parts(args.fleet, expired=not args.fleet_valid, extra=args.parts))
+            else:
+                desc = lab.up(select(args.parts))
         except LabError as exc:
             print(f"lab: failed to start: {exc}", file=sys.stderr)
             return 1

@@ -187,7 +187,7 @@ class Genesys:
             "poll_interval": POLL_INTERVAL,
             "managed_ca": {"id": str(uuid.uuid4()), "name": "Genesys Cloud managed CA", "pem_file": managed_file},
             "site": {"id": str(uuid.uuid4()), "name": "Lab Site"},
-            "edges": edges, "trunk_bases": bases,
+            "edges": edges, "trunk_bases": bases + _fleet_bases(lab, edges),
             "dns": dict(lab.components["bind"]["primary"]),
         }
         config_file = _write(work / "config.json", json.dumps(config, indent=2), private=True)
@@ -217,6 +217,18 @@ class Genesys:
             "trunks": trunks,
             "trunk_bases": [{"id": b["id"], "name": b["name"], "proxies": b["proxies"]} for b in bases],
         }
+
+
+def _fleet_bases(lab, edges: list[dict]) -> list[dict]:
+    """Lab fleet mode (components/fleet.py, started before this part): one trunk base per fleet device, on both
+    Edges, from the fleet's ``trunk_bases_file`` (``[{"id", "name", "proxies"}]``); none otherwise."""
+    path = (lab.components.get("fleet") or {}).get("trunk_bases_file")
+    if not path:
+        return []
+    with open(path, encoding="utf-8") as fh:
+        specs = json.load(fh)
+    return [dict(spec, protocol="tls", edges=[e["id"] for e in edges],
+                 trunks={e["id"]: str(uuid.uuid4()) for e in edges}) for spec in specs]
 
 
 def _tcp(port: int) -> bool:

@@ -34,6 +34,7 @@ import os
 import ssl
 import sys
 import tempfile
+import threading
 from email import policy
 from email.parser import BytesParser
 
@@ -319,18 +320,17 @@ def build(device: Device) -> tuple[Router, callable]:
     return r, before
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="AudioCodes Mediant emulator (lab)")
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
-    with open(args.config, encoding="utf-8") as fh:
-        cfg = json.load(fh)
+def serve(cfg: dict) -> tuple[MediantServer, SipTlsListener]:
+    """Build one device (its REST server and SIP-TLS listener, both bound and listening); the caller runs
+    ``serve_forever``. One process may host many devices this way (``--fleet``), each on its own ports and with its
+    own state, lock and request log, so every device answers exactly as a single-device process does."""
     with open(cfg["default_cert_file"], encoding="ascii") as fh:
         cert_pem = fh.read()
     with open(cfg["default_key_file"], encoding="ascii") as fh:
         key_pem = fh.read()
     device = Device(name=cfg["name"], ha=bool(cfg["ha"]), users=cfg["users"], default_cert_pem=cert_pem,
-                    default_key_pem=key_pem, serial=str(cfg["serial"]), mutual_auth=bool(cfg.get("mutual_auth")))
+                    default_key_pem=key_pem, serial=str(cfg["serial"]), mutual_auth=bool(cfg.get("mutual_auth")),
+                    sip_seed=_seed_material(cfg.get("sip_seed")))
     router, before = build(device)
 
     @router.route("GET", "/_control/requests")
@@ -367,12 +367,38 @@ def main(argv=None) -> int:
                            before=before)
     print(f"mediant {cfg['name']}: REST on https://127.0.0.1:{cfg['port']}/api/v1, SIP-TLS on {cfg['sip_port']},"
           f" ha={cfg['ha']}", flush=True)
+    return server, sip
+
+
+def _seed_material(seed: dict | None) -> tuple[str, str] | None:
+    """``sip_seed: {"cert_file", "key_file"}`` (lab fleet mode): the certificate the SIP Interface serves at start
+    (for example an expired one), as a configured TLS context of the device; see ``Device``."""
+    if not seed:
+        return None
+    with open(seed["cert_file"], encoding="ascii") as fh:
+        cert_pem = fh.read()
+    with open(seed["key_file"], encoding="ascii") as fh:
+        return cert_pem, fh.read()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="AudioCodes Mediant emulator (lab)")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--config", help="one device (device.json)")
+    group.add_argument("--fleet", help="a JSON list of device.json objects: many devices in one process (lab fleet)")
+    args = parser.parse_args(argv)
+    with open(args.config or args.fleet, encoding="utf-8") as fh:
+        loaded = json.load(fh)
+    started = [serve(cfg) for cfg in (loaded if args.fleet else [loaded])]
+    for server, _sip in started[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True, name=f"rest-{server.name}").start()
     try:
-        server.serve_forever()
+        started[0][0].serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        sip.stop()
+        for _server, sip in started:
+            sip.stop()
     return 0
 
 

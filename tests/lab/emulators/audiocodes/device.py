@@ -27,6 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 # sbc-apis.md A4: "Up to 100 TLS Contexts; index 0 'default' ... cannot be deleted".
 MAX_CONTEXTS = 100
 
+# The index of the TLS context that holds a seeded SIP certificate (lab fleet mode, ``sip_seed``): an operator's
+# context, away from the indexes the collection stages into by default (1 and 2).
+SEED_CONTEXT = 10
+
 # sbc-apis.md A1: privilege levels of the Local Users table; minimum level per top-level directory.
 LEVELS = {"monitor": 1, "admin": 2, "secadmin": 3}
 DIRECTORY_LEVEL = {"actions": "admin", "alarms": "monitor", "files": "admin", "kpi": "monitor",
@@ -71,7 +75,8 @@ def new_context(name: str) -> dict:
     return {"name": name, "tls_version": 0, "cert_pem": "", "key_pem": "", "key_size": 0, "trusted_roots": []}
 
 
-def factory_config(default_cert_pem: str, default_key_pem: str, mutual_auth: int = 0) -> dict:
+def factory_config(default_cert_pem: str, default_key_pem: str, mutual_auth: int = 0,
+                   sip_seed: tuple[str, str] | None = None) -> dict:
     """sbc-apis.md A4: context 0 "default" ships with a self-signed certificate CN ``ACL_<serial>``. One SIP
     Interface and one Proxy Set, not bound to any context (A4 selection: then the default context 0 is used).
     ``mutual_auth`` is the SIP Interface's ``TLSMutualAuthentication`` column (A4); the lab turns it on for one
@@ -79,11 +84,23 @@ def factory_config(default_cert_pem: str, default_key_pem: str, mutual_auth: int
     ctx0 = new_context("default")
     ctx0["cert_pem"], ctx0["key_pem"] = default_cert_pem, default_key_pem
     ctx0["key_size"] = _key_size(serialization.load_pem_private_key(default_key_pem.encode(), None))
-    return {
+    conf = {
         "contexts": {0: ctx0},
         "sip_interfaces": {0: {"name": "SIPInterface_0", "tls_context": "", "mutual_auth": int(mutual_auth)}},
         "proxy_sets": {0: {"name": "ProxySet_0", "tls_context": ""}},
     }
+    if sip_seed:
+        # Lab fleet mode: the device was configured before the lab started with a certificate of its own for SIP
+        # (for example one that has expired): TLS context SEED_CONTEXT holds it and the SIP Interface and Proxy Set are bound to
+        # it by name (sbc-apis.md A4: a SIP Interface / Proxy Set selects its TLS context; context 0 stays the OAMP
+        # one). Part of the device's configuration, like ``mutual_auth``, so a factory reset keeps it.
+        seed = new_context("lab-initial")
+        seed["cert_pem"], seed["key_pem"] = sip_seed
+        seed["key_size"] = _key_size(serialization.load_pem_private_key(sip_seed[1].encode(), None))
+        conf["contexts"][SEED_CONTEXT] = seed
+        conf["sip_interfaces"][0]["tls_context"] = "lab-initial"
+        conf["proxy_sets"][0]["tls_context"] = "lab-initial"
+    return conf
 
 
 def _key_size(key) -> int:
@@ -104,7 +121,8 @@ class Device:
     """One management endpoint. ``ha`` = an HA pair (two units, the management address follows the active)."""
 
     def __init__(self, *, name: str, ha: bool, users: dict[str, dict], default_cert_pem: str,
-                 default_key_pem: str, serial: str, mutual_auth: bool = False) -> None:
+                 default_key_pem: str, serial: str, mutual_auth: bool = False,
+                 sip_seed: tuple[str, str] | None = None) -> None:
         self.name = name
         self.ha = ha
         self.users = users  # {username: {"password", "level"}}
@@ -113,7 +131,7 @@ class Device:
         # Called (no arguments) when what the SIP-TLS port serves changes: the listener drops its sessions.
         self.tls_watchers: list[t.Callable[[], t.Any]] = []
         self._tls_seen: t.Any = None
-        self._factory = factory_config(default_cert_pem, default_key_pem, 1 if mutual_auth else 0)
+        self._factory = factory_config(default_cert_pem, default_key_pem, 1 if mutual_auth else 0, sip_seed)
         self.factory_reset()
 
     # -- lifecycle ------------------------------------------------------------------------------------------

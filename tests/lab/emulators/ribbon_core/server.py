@@ -477,11 +477,10 @@ def seed(state: CoreState, cfg: dict) -> None:
     state.reload_active()
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Ribbon SBC Core emulator (lab, test-only)")
-    ap.add_argument("--config", required=True, help="JSON file written by the lab component")
-    args = ap.parse_args(argv)
-    cfg = json.loads(Path(args.config).read_text())
+def serve(cfg: dict) -> EmulatorHTTPServer:
+    """Build one HA pair (SFTP servers, SIP-TLS listener, REST server, all listening); the caller runs
+    ``serve_forever``. One process may host many pairs this way (``--fleet``), each with its own ports, state and
+    request log, so each pair answers exactly as a single-pair process does."""
     state = CoreState(cfg)
     seed(state, cfg)
     host = cfg.get("host", "127.0.0.1")
@@ -498,5 +497,18 @@ def main(argv=None) -> int:
                              certfile=cfg["tls_cert"], keyfile=cfg["tls_key"], before=before)
     bind(srv)
     print(f"ribbon-core: api https://{host}:{cfg['api_port']} sip-tls {cfg['sip_port']}", flush=True)
-    srv.serve_forever()
+    return srv
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Ribbon SBC Core emulator (lab, test-only)")
+    group = ap.add_mutually_exclusive_group(required=True)
+    group.add_argument("--config", help="JSON file written by the lab component")
+    group.add_argument("--fleet", help="a JSON list of such configurations: many pairs in one process (lab fleet)")
+    args = ap.parse_args(argv)
+    loaded = json.loads(Path(args.config or args.fleet).read_text())
+    servers = [serve(cfg) for cfg in (loaded if args.fleet else [loaded])]
+    for srv in servers[1:]:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
     return 0

@@ -492,11 +492,10 @@ def seed(state: EdgeState, cfg: dict) -> None:
     state.server_key = serialization.load_pem_private_key(Path(s["key_file"]).read_bytes(), None)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Ribbon SBC Edge emulator (lab, test-only)")
-    ap.add_argument("--config", required=True)
-    args = ap.parse_args(argv)
-    cfg = json.loads(Path(args.config).read_text())
+def serve(cfg: dict) -> EmulatorHTTPServer:
+    """Build one unit (SIP-TLS listener and REST server, listening); the caller runs ``serve_forever``. One process
+    may host many units this way (``--fleet``), each with its own ports, state and request log, so each unit answers
+    exactly as a single-unit process does."""
     state = EdgeState(cfg)
     seed(state, cfg)
     host = cfg.get("host", "127.0.0.1")
@@ -510,5 +509,18 @@ def main(argv=None) -> int:
     ref[0] = srv
     print(f"ribbon-edge: api https://{host}:{cfg['api_port']} sip-tls {cfg['sip_port']} "
           f"(started {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')})", flush=True)
-    srv.serve_forever()
+    return srv
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Ribbon SBC Edge emulator (lab, test-only)")
+    group = ap.add_mutually_exclusive_group(required=True)
+    group.add_argument("--config")
+    group.add_argument("--fleet", help="a JSON list of configurations: many units in one process (lab fleet)")
+    args = ap.parse_args(argv)
+    loaded = json.loads(Path(args.config or args.fleet).read_text())
+    servers = [serve(cfg) for cfg in (loaded if args.fleet else [loaded])]
+    for srv in servers[1:]:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
     return 0
