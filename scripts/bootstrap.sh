@@ -20,7 +20,7 @@ ANSIBLE_BUNDLE_VERSION=12.3.0          # ships community.crypto 3.0.5, community
 PEBBLE_SID_VERSION=2.10.0+ds1-2
 UV_VERSION=0.13.9
 DEB_PACKAGES=(pebble bind9 bind9-utils bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 openssl rsync unzip)
-COLLECTIONS=(community/crypto community/dns community/general amazon/aws ansible/utils ansible/netcommon ansible/posix)
+COLLECTIONS=(community/crypto community/dns community/general amazon/aws ansible/utils ansible/netcommon ansible/posix awx/awx)
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
 missing=()
@@ -59,7 +59,7 @@ fi
 
 # --- 3. Collections from the ansible wheel ------------------------------------------------------------
 coll="$build/collections"
-if [ "$(cat "$coll/.stamp" 2>/dev/null)" != "$ANSIBLE_BUNDLE_VERSION" ]; then
+if [ "$(cat "$coll/.stamp" 2>/dev/null)" != "$ANSIBLE_BUNDLE_VERSION ${COLLECTIONS[*]}" ]; then
   log "unpacking dependency collections from ansible==$ANSIBLE_BUNDLE_VERSION"
   mkdir -p "$build/wheels"
   wheel="$build/wheels/ansible-$ANSIBLE_BUNDLE_VERSION-py3-none-any.whl"
@@ -71,7 +71,7 @@ if [ "$(cat "$coll/.stamp" 2>/dev/null)" != "$ANSIBLE_BUNDLE_VERSION" ]; then
   patterns=()
   for c in "${COLLECTIONS[@]}"; do patterns+=("ansible_collections/$c/*"); done
   unzip -q "$wheel" "${patterns[@]}" -d "$coll"
-  echo "$ANSIBLE_BUNDLE_VERSION" > "$coll/.stamp"
+  echo "$ANSIBLE_BUNDLE_VERSION ${COLLECTIONS[*]}" > "$coll/.stamp"
 fi
 # This checkout, seen as byoc.certificates (a symlink, so edits are live).
 mkdir -p "$build/dev/ansible_collections/byoc"
