@@ -12,6 +12,8 @@ import datetime
 import json
 import multiprocessing
 import os
+import time
+import types
 
 import pytest
 
@@ -135,6 +137,17 @@ def test_input_checks(tmp_path):
 
 
 def _race(path, name, holder, start, results):
+    # widen the window between "the lock file exists" and "its content is written" (serialising the content is
+    # slow here): a lock that can be seen empty reads as expired, and a second process takes it
+    from ansible_collections.byoc.certificates.plugins.module_utils._store import filesystem
+
+    real_dumps = filesystem.json.dumps
+
+    def slow_dumps(*args, **kwargs):
+        time.sleep(0.05)
+        return real_dumps(*args, **kwargs)
+
+    filesystem.json = types.SimpleNamespace(dumps=slow_dumps, loads=json.loads)
     store = FilesystemStore(path)
     start.wait()
     try:
