@@ -475,6 +475,38 @@ def read_group(group: str, host: dict, now: datetime.datetime, force: bool, chec
     return out
 
 
+class _ThreadLocalOpener:
+    """ansible-core's ``open_url`` installs its opener (with the request's TLS context: ``ca_path``, client
+    certificate) as urllib's PROCESS-WIDE opener and then calls the global ``urlopen`` (module_utils/urls.py,
+    ``Request.open``). Two threads therefore race: one thread's request can go out with another thread's CA file
+    and fail with CERTIFICATE_VERIFY_FAILED (seen in the lab: an AudioCodes read verified against the Ribbon Edge's
+    CA). While the plan's threads run, the opener is kept per thread; everything is restored afterwards."""
+
+    def __init__(self) -> None:
+        import threading
+        import urllib.request
+
+        self.mod = urllib.request
+        self.local = threading.local()
+        self.saved = (urllib.request.install_opener, urllib.request.urlopen)
+
+    def install(self, opener) -> None:
+        self.local.opener = opener
+
+    def urlopen(self, url, data=None, timeout=None, **kwargs):
+        opener = getattr(self.local, "opener", None)
+        if opener is None or kwargs:
+            return self.saved[1](url, data, *([timeout] if timeout is not None else []), **kwargs)
+        return opener.open(url, data, timeout) if timeout is not None else opener.open(url, data)
+
+    def __enter__(self):
+        self.mod.install_opener, self.mod.urlopen = self.install, self.urlopen
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.mod.install_opener, self.mod.urlopen = self.saved
+
+
 def run(args: dict, *, check_mode: bool, warn: t.Callable[[str], None], now: datetime.datetime | None = None) -> dict:
     """The fleet plan of one batch: ``args`` as ARGUMENT_SPEC validated them."""
     from concurrent.futures import ThreadPoolExecutor
@@ -514,7 +546,7 @@ def run(args: dict, *, check_mode: bool, warn: t.Callable[[str], None], now: dat
         except Exception as exc:  # pylint: disable=broad-exception-caught
             return {"error": f"could not plan certificate group {name}: {failure_of(exc, 'fleet_plan')['msg']}"}
 
-    with ThreadPoolExecutor(max_workers=args["concurrency"]) as pool:
+    with _ThreadLocalOpener(), ThreadPoolExecutor(max_workers=args["concurrency"]) as pool:
         dev_f = {h["host"]: pool.submit(device, h) for h in hosts}
         grp_f = {g: pool.submit(group, g) for g in members}
         installed = {k: f.result() for k, f in dev_f.items()}

@@ -247,3 +247,35 @@ def test_closed_window_skips_unless_forced():
 def test_unreadable_device_is_never_deployed():
     p = plan(inst={"error": "could not read"}, out=outcome(renew=True))
     assert p["deploy"] is False
+
+
+# -- threads and ansible-core's process-wide urllib opener -------------------------------------------------------------------
+def test_each_thread_keeps_its_own_opener_while_the_plan_runs():
+    """open_url installs its opener (with the request's CA file) process-wide, then calls the global urlopen: without
+    the per-thread opener, a thread's request could go out with another thread's CA file."""
+    import threading
+    import urllib.request
+
+    class Opener:
+        def __init__(self, name):
+            self.name = name
+
+        def open(self, url, data=None, timeout=None):
+            return (self.name, url)
+
+    saved = (urllib.request.install_opener, urllib.request.urlopen)
+    installed, seen = threading.Barrier(2), {}
+
+    def worker(name):
+        urllib.request.install_opener(Opener(name))
+        installed.wait()  # both threads have installed theirs before either opens
+        seen[name] = urllib.request.urlopen(f"https://{name}.test/", None, 5)
+
+    with fp._ThreadLocalOpener():
+        threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert seen == {"a": ("a", "https://a.test/"), "b": ("b", "https://b.test/")}
+    assert (urllib.request.install_opener, urllib.request.urlopen) == saved  # restored
