@@ -232,7 +232,8 @@ def group_outcome(decision: dict, stored: dict | None, check_mode: bool) -> dict
         "trigger": decision.get("trigger"),
         "renew_at": decision.get("renew_at"),
         "next_attempt": decision.get("next_attempt"),
-        "current": {"fingerprint": cur.get("fingerprint"), "not_after": cur.get("not_after")} if stored else None,
+        "current": {"fingerprint": cur.get("fingerprint"), "not_after": cur.get("not_after"),
+                    "issuer": cur.get("issuer"), "extended_key_usage": cur.get("extended_key_usage")} if stored else None,
         "check_mode": check_mode,
     }
 
@@ -271,7 +272,8 @@ def plan_host(*, host: str, group: str, vendor: str, endpoint: str, leader: str,
         "renew": renews and not closed, "renewed": False, "reasons": list(outcome.get("reasons") or []),
         "msg": outcome.get("msg") or "", "renew_at": outcome.get("renew_at"),
         "installed": installed.get("fingerprint"), "installed_not_after": installed.get("not_after"),
-        "wanted": wanted, "wanted_not_after": cur.get("not_after"),
+        "wanted": wanted, "wanted_not_after": cur.get("not_after"), "wanted_issuer": cur.get("issuer"),
+        "wanted_extended_key_usage": cur.get("extended_key_usage"),
         "deploy": deploy, "skipped": closed, "skip_reason": window.get("reason", "") if closed else "",
         "why": why,
     }
@@ -453,9 +455,14 @@ def read_group(group: str, host: dict, now: datetime.datetime, force: bool, chec
     backoff = doc.get("backoff")
     ari_data = None
     waiting = _renewal.in_backoff(backoff, now)[0] if backoff else False
-    if acme["use_ari"] and current is not None and stored.get("certificate") and not waiting:
+    cert = None
+    if stored and stored.get("certificate"):
+        from ansible_collections.byoc.certificates.plugins.module_utils._tls_probe import extended_key_usage
+
+        cert = _pem.load_certificate(stored["certificate"], f"the stored certificate of {group}")
+        stored["extended_key_usage"] = extended_key_usage(cert)  # for the report's clientAuth finding
+    if acme["use_ari"] and current is not None and cert is not None and not waiting:
         try:
-            cert = _pem.load_certificate(stored["certificate"], f"the stored certificate of {group}")
             ari_data = ari.window(acme["directory"], acme.get("ca_file") or "", cert)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # any ARI error: the lifetime rule
             from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of

@@ -251,7 +251,8 @@ hosts:
       the group's stored certificate (null before a first issuance), C(leader) the member that issues for the
       group in this batch, C(renew) whether the group renews now, C(skipped) and C(skip_reason) a closed maintenance
       window, C(installed) and C(installed_not_after) what the device serves, C(msg) the group's decision,
-      C(error) why the device or group could not be read.
+      C(error) why the device or group could not be read, C(wanted_issuer) and C(wanted_extended_key_usage) the
+      stored certificate's issuer (RFC 4514) and extended key usages (for the report's clientAuth finding).
   returned: always
   type: dict
   sample:
