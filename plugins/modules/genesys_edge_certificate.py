@@ -254,6 +254,8 @@ authorities:
 prune:
   description:
     - With O(state=pruned), the verdict on each CA recorded as created by this module.
+    - When the org was not read (RV(org_read)), a CA removed by someone else is still listed; the next run that reads
+      the org forgets it.
   returned: when state=pruned
   type: list
   elements: dict
@@ -298,8 +300,17 @@ prune:
       description: With V(waiting), when it may be pruned.
       type: str
       sample: "2026-12-30T08:00:00Z"
+org_read:
+  description:
+    - With O(state=pruned), whether the org's CAs were read. They are read only when a recorded CA could be removed
+      now (from the store alone), so a run with nothing due sends no request to Genesys Cloud.
+  returned: when state=pruned
+  type: bool
+  sample: false
 left_alone:
-  description: With O(state=pruned), the REMOTE entries this module did not create (never pruned).
+  description:
+    - With O(state=pruned), the REMOTE entries this module did not create (never pruned); empty when the org was not
+      read (RV(org_read)).
   returned: when state=pruned
   type: list
   elements: dict
@@ -511,7 +522,7 @@ def work_pruned(module: AnsibleModule) -> dict:
     api_url = check_connection_params(p)
     store, ledger_name = open_ledger_store(p, api_url)
     # 2. Read: what every group needs (the store), the org's entries, the record of what this module created.
-    keep, missing = needed_fingerprints(store, groups)
+    keep, missing = needed_fingerprints(store, groups)  # the store first: it may make the org read unnecessary
     keep |= keep_extra
     if missing:
         # Not issued yet (or the wrong store): such a group is treated as not listed, so every CA recorded for it
@@ -519,14 +530,17 @@ def work_pruned(module: AnsibleModule) -> dict:
         module.warn(f"group(s) {', '.join(missing)} have no current certificate in the store ({store.location}):"
                     " the CAs recorded for them are kept")
     known = [g for g in groups if g not in missing]
-    client = client_from_params(p, api_url)
-    listing = client.call(API, "get_telephony_providers_edges_certificateauthorities")
-    existing = [trust.summarize(client.to_wire(ca)) for ca in listing.entities or []]
     doc = store.read(ledger_name)
     ledger = copy.deepcopy((doc or {}).get(trust.LEDGER_KEY) or {"org": api_url, "authorities": {}})
     recorded = set(ledger.get("authorities", {}))
-    # 3. Decide (pure).
     now = datetime.datetime.now(datetime.timezone.utc)
+    # The org is read only when a recorded CA could go now: a converged run pays no Genesys request here.
+    client = existing = None
+    if trust.prune_due(ledger, keep, known, now, p["grace_period"]):
+        client = client_from_params(p, api_url)
+        listing = client.call(API, "get_telephony_providers_edges_certificateauthorities")
+        existing = [trust.summarize(client.to_wire(ca)) for ca in listing.entities or []]
+    # 3. Decide (pure).
     actions, verdicts = trust.plan_prune(existing, ledger, keep, known, now, p["grace_period"])
     changed = bool(actions)
     # 4. Delete, then record the superseded times and forget what was deleted (even if a later delete failed).
@@ -540,16 +554,18 @@ def work_pruned(module: AnsibleModule) -> dict:
         finally:
             def change(current: dict) -> bool:
                 before = copy.deepcopy(current)
-                trust.plan_prune(existing, current, keep, known, now, p["grace_period"])
+                trust.plan_prune(copy.deepcopy(existing), current, keep, known, now, p["grace_period"])
                 trust.forget(current, done)
                 return current != before
             updated = update_ledger(p, api_url, change)
-    left_alone = [{"name": e["name"], "id": e["id"], "fingerprint": e["fingerprint"]} for e in existing
+    left_alone = [{"name": e["name"], "id": e["id"], "fingerprint": e["fingerprint"]} for e in existing or []
                   if e["type"] == "REMOTE" and not recorded.intersection(e["fingerprints"])]
     result = {"changed": changed, "authorities": [trust.public(a) for a in actions], "prune": verdicts,
               "left_alone": left_alone, "groups_without_material": missing, "recorded": updated,
-              "api": stats(client)}
-    if module._diff:
+              "org_read": existing is not None,
+              "api": stats(client) if client is not None else {"requests": 0, "tokens_minted": 0,
+                                                               "rate_limit_waits": []}}
+    if module._diff and existing is not None:
         result["diff"] = {"before": trust.diff_view(existing), "after": trust.diff_view(trust.apply_to(existing, actions))}
     return result
 

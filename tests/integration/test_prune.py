@@ -174,9 +174,12 @@ def test_prune_superseded_after_the_grace_period_only_what_was_added(genesys, ru
     assert writes(genesys) == [] and org_fps(genesys) == before
     assert ledger(store)[old]["superseded"] is None, "check mode writes nothing, not even the record"
 
-    # The default grace period (30 days): found superseded now, so it waits; the record remembers since when.
+    # The default grace period (30 days): found superseded now, so it waits; the record remembers since when. Nothing
+    # can go, which the store alone tells: not a single request to Genesys Cloud (not even a token).
+    genesys.control("POST", "/requests/reset")
     res = prune(genesys, run, store, ["alpha"])
-    assert res["changed"] is False, res
+    assert res["changed"] is False and res["org_read"] is False, res
+    assert genesys.requests() == []
     waiting = [v for v in res["prune"] if v["verdict"] == "waiting"]
     assert [v["fingerprint"] for v in waiting] == [old] and waiting[0]["prune_after"]
     assert ledger(store)[old]["superseded"] is not None and org_fps(genesys) == before

@@ -263,7 +263,21 @@ def record_added(ledger: dict, actions: list[dict], group: str, now: datetime.da
     return changed
 
 
-def plan_prune(existing: list[dict], ledger: dict, keep: set[str], groups: list[str], now: datetime.datetime,
+def prune_due(ledger: dict, keep: set[str], groups: list[str], now: datetime.datetime, grace_days: int) -> bool:
+    """Whether any recorded CA could be deleted now (from the store alone): one no listed group needs, recorded only
+    for listed groups, superseded at least ``grace_days`` ago (or now, with a grace of 0). When none is, the org need
+    not be read at all, so a converged run pays no Genesys request for the prune step (issue 11: at most 3 per org)."""
+    known = set(groups)
+    for fp, rec in (ledger.get("authorities") or {}).items():
+        if fp in keep or set(rec.get("groups", [])) - known:
+            continue
+        since = _parse(rec.get("superseded")) or now
+        if now >= since + datetime.timedelta(days=grace_days):
+            return True
+    return False
+
+
+def plan_prune(existing: list[dict] | None, ledger: dict, keep: set[str], groups: list[str], now: datetime.datetime,
                grace_days: int) -> tuple[list[dict], list[dict]]:
     """Which REMOTE CAs to delete now (pure). Returns (delete actions, a verdict per recorded CA).
 
@@ -277,9 +291,16 @@ def plan_prune(existing: list[dict], ledger: dict, keep: set[str], groups: list[
       so, not from when it was added.
 
     ``ledger`` is updated in place: ``superseded`` is set the first time a CA is found not needed, cleared when it is
-    needed again, and entries whose CA is gone from the org are dropped.
+    needed again, and entries whose CA is gone from the org are dropped. ``existing`` None means the org was not read
+    (``prune_due`` said nothing can go): each recorded CA is taken as its own REMOTE entry, and nothing is deleted.
     """
     entries = ledger.setdefault("authorities", {})
+    if existing is None:
+        existing = [{"id": rec.get("id"), "name": rec.get("name"), "type": "REMOTE", "services": [],
+                     "fingerprint": fp, "fingerprints": [fp]} for fp, rec in entries.items()]
+        assumed = True
+    else:
+        assumed = False
     by_fp = {fp: e for e in existing for fp in e["fingerprints"]}
     known = set(groups)
     verdicts: list[dict] = []
@@ -320,6 +341,10 @@ def plan_prune(existing: list[dict], ledger: dict, keep: set[str], groups: list[
             verdicts.append({**base, "verdict": "waiting", "superseded": rec["superseded"], "prune_after": _iso(due),
                              "why": f"superseded since {rec['superseded']}; the grace period of {grace_days} days"
                                     f" ends {_iso(due)}"})
+            continue
+        if assumed:  # pragma: no cover - prune_due() said no CA is due, so the org was not read
+            verdicts.append({**base, "verdict": "waiting", "superseded": rec["superseded"], "prune_after": _iso(due),
+                             "why": "due, but the org was not read in this run"})
             continue
         verdicts.append({**base, "verdict": "pruned", "superseded": rec["superseded"],
                          "why": f"superseded since {rec['superseded']}, more than {grace_days} days"})
