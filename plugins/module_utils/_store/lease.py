@@ -38,6 +38,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._store.base impo
 )
 
 MIN_TTL = 5
+PROGRESS_EVERY = 30.0  # seconds between two progress lines while the same holder keeps the lease
 MAX_TTL = 7 * 24 * 3600
 
 
@@ -169,18 +170,20 @@ def wait_acquire(
 ) -> dict:
     """Take the lease, waiting up to ``timeout`` seconds while another holder has it. Returns
     ``{lease, changed, waited, waited_for, progress}``; ``waited_for`` lists the holders seen (in order) with their
-    expiry. Every poll that still waits calls ``progress`` with one line: what is waited for, for how long, who holds
-    it and until when. Raises ``WaitTimeout`` naming the holder when the time is up."""
+    expiry. While it waits, ``progress`` gets one line (what is waited for, for how long, who holds it and until when)
+    when the wait starts, when another holder has the lease, and every ``PROGRESS_EVERY`` seconds. Raises ``WaitTimeout`` naming the holder when the time is up."""
     start = clock()
     seen: list[dict] = []
     lines: list[str] = []
+    shown = 0.0
     while True:
         try:
             lease, changed = acquire(store, name, holder, ttl, now=now())
         except LockHeld as exc:
             held = exc.details.get("lock") or {}
             entry = {"holder": held.get("owner"), "expires": held.get("expires"), "acquired": held.get("acquired")}
-            if not seen or seen[-1]["holder"] != entry["holder"] or seen[-1]["acquired"] != entry["acquired"]:
+            new_holder = not seen or seen[-1]["holder"] != entry["holder"] or seen[-1]["acquired"] != entry["acquired"]
+            if new_holder:
                 seen.append(entry)
             elapsed = clock() - start
             if elapsed >= timeout:
@@ -191,9 +194,12 @@ def wait_acquire(
                     lease=public(_with_holder(held)), waited=round(elapsed, 1), waited_for=seen) from None
             line = (f"waiting for the lease {name} ({elapsed:.0f}s of at most {timeout:g}s): held by"
                     f" {held.get('owner')} since {held.get('acquired')}, until {held.get('expires')}")
-            lines.append(line)
-            if progress:
-                progress(line)
+            # a line when the wait starts, when another holder has the lease, then every PROGRESS_EVERY seconds
+            if new_holder or elapsed - shown >= PROGRESS_EVERY:
+                shown = elapsed
+                lines.append(line)
+                if progress:
+                    progress(line)
             # wake up at the next poll, or when the lease expires if that comes first (plus a second of margin)
             pause = poll
             expires = _parse(held.get("expires"))

@@ -12,6 +12,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import re
 import time
 import types
 
@@ -104,8 +105,28 @@ def test_wait_shows_progress_and_takes_the_lease_when_it_expires(tmp_path):
     assert got["waited_for"] == [{"holder": "dead-slice", "expires": "2026-11-30T08:00:20Z",
                                   "acquired": "2026-11-30T08:00:00Z"}]
     assert 20 <= got["waited"] <= 26
-    assert lines and all("held by dead-slice" in line and "until 2026-11-30T08:00:20Z" in line for line in lines)
-    assert lines[0].startswith("waiting for the lease grp-a (0s of at most 300s)")
+    assert len(lines) == 1 and got["progress"] == lines  # one line: the wait started (it ended within 30 s)
+    assert lines[0] == ("waiting for the lease grp-a (0s of at most 300s): held by dead-slice since"
+                        " 2026-11-30T08:00:00Z, until 2026-11-30T08:00:20Z")
+
+
+def test_wait_progress_every_30_seconds_and_on_a_new_holder(tmp_path):
+    store = FilesystemStore(str(tmp_path))
+    L.acquire(store, "grp-a", "slice-1", 100, now=at(0))
+    clock = {"t": 0.0}
+    lines: list[str] = []
+
+    def sleep(seconds):
+        clock["t"] += seconds
+        if 100 <= clock["t"] < 105:  # slice-1's lease expired; slice-3 took it before us
+            L.acquire(store, "grp-a", "slice-3", 60, now=at(clock["t"]))
+
+    got = L.wait_acquire(store, "grp-a", "slice-2", 60, timeout=600, poll=5, progress=lines.append,
+                         clock=lambda: clock["t"], sleep=sleep, now=lambda: at(clock["t"]))
+    assert got["lease"]["holder"] == "slice-2"
+    assert [w["holder"] for w in got["waited_for"]] == ["slice-1", "slice-3"]
+    assert [re.search(r"\((\d+)s of", line).group(1) for line in lines] == ["0", "30", "60", "90", "100", "130"]
+    assert all("held by slice-1" in line for line in lines[:4]) and all("held by slice-3" in line for line in lines[4:])
 
 
 def test_wait_times_out_naming_the_holder(tmp_path):
