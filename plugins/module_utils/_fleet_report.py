@@ -280,10 +280,12 @@ def chain_cas(g: dict) -> tuple[list[dict], bool]:
 
     With the leaf's issuer and the CAs' subjects known, the chain is walked upwards by name (issuer -> the CA with
     that subject -> its issuer ...), so a CA of the org that has nothing to do with this group (another group's,
-    or one superseded and waiting to be pruned) is not reported against it. Without them, every CA given is taken as
-    the group's chain (the caller picked them)."""
+    or one superseded and waiting to be pruned) is not reported against it. CAs without subjects are taken as the
+    group's chain (the caller picked them); CAs with subjects but no known leaf issuer decide nothing."""
     cas = g["genesys_cas"]
     issuers = leaf_issuers(g)
+    if cas and all(c["subject"] for c in cas) and not issuers:
+        return [], False  # the org's whole list, but the leaf's issuer is unknown: which chain cannot be told
     if not issuers or not cas or not all(c["subject"] for c in cas):
         return cas, False
     picked: list[dict] = []

@@ -360,3 +360,9 @@ def test_a_read_only_report_keeps_last_success_and_last_run(tmp_path):
     assert [v for _l, v in m["byoc_certificates_endpoint_last_success_timestamp_seconds"]] == [NOW.timestamp()] * 2
     assert m["byoc_certificates_last_run_success"] == [({}, 1.0)]
     assert m["byoc_certificates_last_run_timestamp_seconds"] == [({}, NOW.timestamp())]
+
+
+def test_the_org_list_without_the_leaf_issuer_decides_nothing():
+    """The pipeline passes the org's whole REMOTE list; without the leaf's issuer it cannot tell the group's chain,
+    so a superseded CA of another group is not held against this leaf."""
+    assert findings(genesys_cas=ORG_CAS) == []
