@@ -17,10 +17,10 @@ description:
     M(byoc.certificates.certificate_store) honours. While one run holds a group's lease, no other run orders a
     certificate for the group or writes its store document. The rotation playbook takes the lease of a group before
     its ACME order, and the lease of the Genesys org's trust record before it adds REMOTE CAs.
-  - O(state=acquired) takes the lease, waiting up to O(wait) seconds while another holder has it. Every O(poll)
-    seconds of waiting prints one line - what is waited for, for how long, who holds it and until when. After
-    taking it, it returns what the group's store document holds now (RV(current)), so a run that waited sees the
-    certificate the other run stored.
+  - O(state=acquired) takes the lease, waiting up to O(wait) seconds while another holder has it. The wait prints
+    one line - what is waited for, for how long, who holds it and until when - when it starts, when another holder
+    has the lease, and every 30 seconds. After taking it, it returns what the group's store document holds now
+    (RV(current)), so a run that waited sees the certificate the other run stored.
   - A lease expires O(ttl) seconds after it was taken or renewed. A run that is killed while it holds a lease
     blocks the others for at most O(ttl) seconds; then the next run takes the lease over.
   - Every change is a conditional write of the store backend (filesystem - exclusive create and compare-and-rename
@@ -90,7 +90,7 @@ options:
     default: 0
   poll:
     description:
-      - Seconds between two looks at a lease that another run holds (0.1 to 300); each look prints a progress line.
+      - Seconds between two looks at a lease that another run holds (0.1 to 300).
       - The waiting run also looks when the lease is due to expire.
     type: float
     default: 5
@@ -202,7 +202,7 @@ waited_for:
   elements: dict
   sample: [{holder: "4712@awx-node-2:877", acquired: "2026-11-30T07:59:40Z", expires: "2026-11-30T08:14:40Z"}]
 progress:
-  description: The progress lines printed while waiting.
+  description: The progress lines printed while waiting (at the start, on a new holder, then every 30 seconds).
   returned: always
   type: list
   elements: str
