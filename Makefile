@@ -16,11 +16,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 LAB_DIR  ?= $(REPO)/.lab
 
-.PHONY: help setup test unit sanity ansible-units lint integration molecule demo lab-up lab-down clean
+.PHONY: help setup test unit sanity ansible-units lint integration molecule bench-ci bench demo lab-up lab-down clean
 
 help:
 	@echo "make demo   - set up, start the lab, run the demo, print the report, stop the lab"
-	@echo "make test   - set up and run every test layer (unit, sanity, ansible-test units, lint, integration, molecule)"
+	@echo "make test   - set up and run every test layer (unit, sanity, ansible-test units, lint, integration, molecule, bench)"
+	@echo "make bench  - the fleet benchmark: rotate.yml at N=10/50/200 against certbot and lego (docs/performance.md)"
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -45,6 +46,13 @@ integration: setup
 
 molecule: setup
 	@bash scripts/run-tests.sh molecule
+
+bench-ci: setup
+	@bash scripts/run-tests.sh bench
+
+# The fleet benchmark (tests/bench/fleet_bench.py, docs/performance.md): N = 10, 50, 200; certbot and lego at 10, 50.
+bench: setup
+	@HOME=$(BUILD)/home $(BIN)/python tests/bench/fleet_bench.py $(BENCH_ARGS)
 
 demo: setup
 	@bash scripts/demo.sh

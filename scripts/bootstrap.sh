@@ -19,7 +19,7 @@ log() { printf '[bootstrap] %s\n' "$*"; }
 ANSIBLE_BUNDLE_VERSION=12.3.0          # ships community.crypto 3.0.5, community.dns 3.4.1, amazon.aws 10.1.2
 PEBBLE_SID_VERSION=2.10.0+ds1-2
 UV_VERSION=0.13.9
-DEB_PACKAGES=(pebble bind9 bind9-utils bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 openssl rsync unzip)
+DEB_PACKAGES=(pebble bind9 bind9-utils bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 openssl rsync unzip lego)
 COLLECTIONS=(community/crypto community/dns community/general amazon/aws ansible/utils ansible/netcommon ansible/posix awx/awx)
 
 # --- 1. Debian packages ---------------------------------------------------------------------------
@@ -73,6 +73,15 @@ if [ "$(cat "$coll/.stamp" 2>/dev/null)" != "$ANSIBLE_BUNDLE_VERSION ${COLLECTIO
   unzip -q "$wheel" "${patterns[@]}" -d "$coll"
   echo "$ANSIBLE_BUNDLE_VERSION ${COLLECTIONS[*]}" > "$coll/.stamp"
 fi
+# --- 2b. The benchmark's comparison tools (make bench): certbot in its own venv, never in .venv ----------------------
+bench_sum=$(sha256sum < requirements/bench.lock | cut -c1-16)
+if [ "$(cat "$build/bench-venv/.stamp" 2>/dev/null)" != "$bench_sum" ]; then
+  log "creating .build/bench-venv (certbot) from requirements/bench.lock"
+  [ -x "$build/bench-venv/bin/python" ] || "$py" -m venv "$build/bench-venv"
+  "$build/bench-venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements/bench.lock
+  echo "$bench_sum" > "$build/bench-venv/.stamp"
+fi
+
 # This checkout, seen as byoc.certificates (a symlink, so edits are live).
 mkdir -p "$build/dev/ansible_collections/byoc"
 ln -sfn "$here" "$build/dev/ansible_collections/byoc/certificates"
