@@ -56,9 +56,13 @@ options:
       - The lease's name - a certificate group's name (its lease is the group's lock), or another store name such as
         the Genesys org's trust record (C(genesys-trust-<hash>)).
       - 1 to 128 letters, digits, V(.), V(_) or V(-), starting with a letter or digit.
+    type: str
+    required: true
   passphrase:
     description:
       - Accepted so that the store group's C(module_defaults) apply; a lease opens no key and does not use it.
+      - If not set, the environment variable E(BYOC_STORE_PASSPHRASE) is used.
+    type: str
   state:
     description:
       - V(acquired) takes the lease (waiting up to O(wait) seconds) or renews it when O(holder) has it already.
