@@ -193,6 +193,9 @@ def test_staged_install_under_409s_and_a_500_drops_no_handshake(devices, pki, ru
         assert "HTTP 500" in failed["msg"] and "Nothing that serves traffic was changed" in failed["msg"]
         assert "1 'BYOC-A'" in failed["msg"] and "2 'BYOC-B'" in failed["msg"], failed["msg"]
         assert failed["completed_steps"] == ["created TLS context 2 'BYOC-B'", "uploaded the private key to context 2"]
+        # the failed step is named, in the message and as a result key (for the pipeline's report)
+        assert failed["failed_step"] == f"upload certificate {_fp(pki.leaf2)} to context 2", failed
+        assert failed["msg"].startswith(f"Step '{failed['failed_step']}' failed: "), failed["msg"]
         assert len(failed["sync_retries"]) == 2
         assert failed["previous"] is None   # only BYOC-A holds usable material
         half = running(dev)
