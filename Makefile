@@ -47,6 +47,15 @@ integration: setup
 molecule: setup
 	@bash scripts/run-tests.sh molecule
 
+release: setup
+	@bash scripts/run-tests.sh release
+
+collection: setup
+	@bash scripts/release.sh collection
+
+docs: setup
+	@bash scripts/release.sh docs
+
 bench-ci: setup
 	@bash scripts/run-tests.sh bench
 

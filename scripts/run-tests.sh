@@ -6,6 +6,7 @@
 #   lint           ansible-lint, production profile
 #   integration    pytest tests/integration against the local lab
 #   molecule       molecule scenarios in extensions/molecule
+#   release        collection build + galaxy-importer, docs site warning-free (scripts/release.sh)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -85,8 +86,12 @@ layer_molecule() {
   done
 }
 
+layer_release() {
+  bash "$repo/scripts/release.sh"
+}
+
 layers=("$@")
-[ ${#layers[@]} -gt 0 ] || layers=(unit sanity ansible-units lint integration molecule)
+[ ${#layers[@]} -gt 0 ] || layers=(unit sanity ansible-units lint release integration molecule)
 summary=()
 for layer in "${layers[@]}"; do
   fn="layer_${layer//-/_}"
