@@ -2,7 +2,7 @@
 # Started from `antsibull-docs sphinx-init --use-current --squash-hierarchy byoc.certificates` (antsibull-docs
 # 2.28.0); changed: project names, and no intersphinx, because the build runs offline and must stay warning-free
 # (sphinx-build -W): references to ansible-core's docs render as plain text instead of links.
-# pylint: disable=invalid-name
+# pylint: disable=invalid-name,redefined-builtin
 
 project = 'byoc.certificates'
 copyright = 'byoc.certificates contributors'  # noqa: A001  (a Sphinx setting)
