@@ -545,18 +545,20 @@ def work_pruned(module: AnsibleModule) -> dict:
     changed = bool(actions)
     # 4. Delete, then record the superseded times and forget what was deleted (even if a later delete failed).
     updated = False
+    done: list[dict] = []
+
+    def change(current: dict) -> bool:
+        before = copy.deepcopy(current)
+        trust.plan_prune(copy.deepcopy(existing), current, keep, known, now, p["grace_period"])
+        trust.forget(current, done)
+        return current != before
+
     if not module.check_mode:
-        done: list[dict] = []
         try:
             for act in actions:
                 apply_action(client, act)
                 done.append(act)
         finally:
-            def change(current: dict) -> bool:
-                before = copy.deepcopy(current)
-                trust.plan_prune(copy.deepcopy(existing), current, keep, known, now, p["grace_period"])
-                trust.forget(current, done)
-                return current != before
             updated = update_ledger(p, api_url, change)
     left_alone = [{"name": e["name"], "id": e["id"], "fingerprint": e["fingerprint"]} for e in existing or []
                   if e["type"] == "REMOTE" and not recorded.intersection(e["fingerprints"])]

@@ -182,3 +182,50 @@ def test_bad_group_fails_naming_the_field(tmp_path):
     proc = run(tmp_path, [dict(GROUPS[0], status="done")])
     assert proc.returncode != 0
     assert "groups[0].status" in proc.stdout and not (tmp_path / "out").exists()
+
+
+# -- playbooks/report.yml on the lab fleet: reads and prints only --------------------------------------------------
+# the rotation's private lab (the fleet fixture) and its observers
+from test_rotate import GROUPS, Fleet, fleet, get  # noqa: E402,F401  pylint: disable=unused-import
+
+
+def prom_values(text: str, name: str) -> list[str]:
+    return sorted(line for line in text.splitlines() if line.startswith(name))
+
+
+def test_report_playbook_reads_only_and_keeps_the_rotation_success_times(fleet: Fleet):
+    proc = fleet.playbook("rotate.yml")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    # rotate.yml's trust step recorded, per org, the REMOTE CAs it created (what its prune step may remove later)
+    ledgers = list(fleet.store.glob("genesys-trust-*/state.json"))
+    assert len(ledgers) == 1, ledgers
+    recorded = json.loads(ledgers[0].read_text())["genesys_trust"]["authorities"]
+    state = get(f"{fleet.c['genesys']['control_url']}/state", fleet.ca_file)
+    org = {fp for c in state["certificate_authorities"] if c["type"] == "REMOTE" for fp in c["fingerprints"]}
+    assert recorded and set(recorded) <= org, (recorded, org)
+    assert {g for r in recorded.values() for g in r["groups"]} == set(GROUPS)
+    prom_file = fleet.report_dir / "byoc_certificates.prom"
+    after_rotation = prom_file.read_text()
+    digest = fleet.store_digest()
+    devices = {h: len(v) for h, v in fleet.device_requests().items()}
+    genesys = len(fleet.genesys_requests())
+
+    proc = fleet.playbook("report.yml")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "byoc.certificates fleet report" in proc.stdout
+    # read only: no write to any device, to the org or to the store
+    for host, log in fleet.device_requests().items():
+        assert not [r for r in log[devices[host]:] if r["method"] not in ("GET", "HEAD")
+                    and not r["path"].endswith(("/login", "/logout"))], host
+    assert not [r for r in fleet.genesys_requests()[genesys:] if r["method"] != "GET" and r["path"] != "/oauth/token"]
+    assert fleet.store_digest() == digest
+    report = fleet.report()
+    assert sorted(g["group"] for g in report["groups"]) == sorted(GROUPS)
+    assert all(g["status"] == "unchanged" for g in report["groups"]), report
+    # the textfile: the same expiries, and the rotation's success times kept (a report run is not a rotation)
+    after_report = prom_file.read_text()
+    for name in ("byoc_certificates_endpoint_last_success_timestamp_seconds",
+                 "byoc_certificates_last_run_timestamp_seconds", "byoc_certificates_last_run_success",
+                 "byoc_certificates_endpoint_expiry_timestamp_seconds"):
+        assert prom_values(after_report, name) == prom_values(after_rotation, name), name
+        assert prom_values(after_report, name), name
