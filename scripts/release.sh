@@ -39,8 +39,10 @@ step_importer() {
     echo "$sum" > "$venv/.stamp"
   fi
   cfg="$build/galaxy-importer.cfg"
-  # ansible-test inside galaxy-importer needs a container runtime; the sanity layer runs it instead.
-  printf '[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = True\n' > "$cfg"
+  # ansible-test inside galaxy-importer needs a container runtime, and its ansible-lint call has a fixed 180 s
+  # timeout (loaders/collection.py) that a loaded 2-core machine exceeds: the sanity and lint layers (production
+  # profile) run both instead. The importer still checks the metadata, docs, roles and files of the tarball.
+  printf '[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = False\n' > "$cfg"
   out="$build/galaxy-importer.log"
   rm -rf "$build/importer-out" && mkdir -p "$build/importer-out"
   # A clean environment: only the release venv, so the importer sees the collection as Galaxy would.
