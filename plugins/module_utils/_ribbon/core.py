@@ -606,14 +606,17 @@ def plan_prune(objects: dict[str, dict], profiles: list[dict], tls_profile: str,
     previous = rollback_target(current, objects, prefix)
     ours = prefixed_local(list(objects.values()), prefix)
     names = [o["name"] for o in ours]
-    kept_idx = [i for i, n in enumerate(names) if n in bound or n == previous]
+    # After a rollback the bound object is not our newest and ``previous`` is the bound one itself: the object just
+    # older than the bound one is what a further rollback goes back to, so it stays too.
+    before_bound = names[names.index(current) + 1] if current in names and names.index(current) + 1 < len(names) else None
+    kept_idx = [i for i, n in enumerate(names) if n in bound or n in (previous, before_bound)]
     floor = (max(kept_idx) if kept_idx else -1) + retain
     verdicts = []
     for i, o in enumerate(ours):
         v = {"name": o["name"], "file_name": o.get("fileName")}
         if o["name"] in bound:
             verdicts.append({**v, "verdict": "in use", "why": "a TLS profile points at it"})
-        elif o["name"] == previous:
+        elif o["name"] in (previous, before_bound):
             verdicts.append({**v, "verdict": "in use", "why": "the rollback target (previous)"})
         elif i <= floor or not kept_idx:
             why = ("newer than the bound object (a roll-forward target)" if kept_idx and i < max(kept_idx)
