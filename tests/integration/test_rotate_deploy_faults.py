@@ -2,7 +2,8 @@
 different certificates. A test forces a failure at each deploy step to prove it").
 
 One private lab for the file (bind, pebble, pebble-eab, genesys, audiocodes, ribbon_core, ribbon_edge). The fleet of
-inventory.example/lab is rotated once, so every trunk is connected on Pebble's chain. Then each row:
+inventory.example/lab is rotated once per group (at the group's first row), so its trunks are connected on Pebble's
+chain. Then each row:
 
 1. injects one fault through the emulator's TEST-ONLY ``/_control`` API, so that exactly one deploy step fails:
    - AudioCodes (the HA pair, staged): private key, certificate, trusted roots, re-bind, save;
@@ -77,6 +78,7 @@ class Fleet:
         self.lab, self.dir, self.c = lab, directory, lab.components
         self.ca_file = str(lab.ca.cert_file)
         self.store = directory / "store"
+        self.rotated: set = set()
         self.report_dir = directory / "report"
         ac = self.c["audiocodes"]["devices"]["mediant-ha"]
         self.sip = {"mediant_ha": ac["sip_tls"], "sbc_core": self.c["ribbon_core"]["sip_tls"],
@@ -92,7 +94,7 @@ class Fleet:
                                  "byoc_verify_trunk_timeout": 20, **(extra or {})})]
         env = ansible_env({"BYOC_LAB_JSON": str(self.lab.json_file), "BYOC_STORE_PASSPHRASE": PASSPHRASE,
                            "BYOC_REPORT_DIR": str(self.report_dir), "ANSIBLE_STDOUT_CALLBACK": "default"})
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=REPO, check=False)
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=2400, cwd=REPO, check=False)
 
     def clear_backoff(self, group: str) -> None:
         """An earlier row's failure put the group in its failure backoff (recorded with the rollback); an operator who
@@ -191,9 +193,6 @@ def fleet():
                                str(REPO / "playbooks" / "demo_lab.yml")], capture_output=True, text=True, env=env,
                               timeout=300, cwd=REPO, check=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-        # the fleet on Pebble's chain, every trunk connected: the state each row starts from
-        first = f.playbook("--limit", ",".join(GROUP.values()))
-        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
         yield f
     finally:
         lab.down()
@@ -278,6 +277,11 @@ def test_a_failed_deploy_step_leaves_no_split_pair_and_a_rerun_converges(fleet, 
     _name, host, inject, clear, step, opts, consumed = row
     group = GROUP[host]
     extra = {"byoc_acme": fleet.eab_acme()} if opts.get("eab") else {}
+    if group not in fleet.rotated:
+        # the group's first row: the group on Pebble's chain, its trunks connected (the state each row starts from)
+        first = fleet.playbook("--limit", group)
+        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+        fleet.rotated.add(group)
     before = fleet.probe(host)
     assert before["ok"], before
     assert agree(fleet.members(host)), fleet.members(host)
