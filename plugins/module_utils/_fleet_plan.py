@@ -315,7 +315,7 @@ _ACME = {
     "use_ari": {"type": "bool", "default": True},
     "key_type": {"type": "str", "default": "ecdsa", "choices": ["ecdsa", "rsa"]},
     "key_size": {"type": "int", "default": 2048},
-    "key_curve": {"type": "str", "default": "secp256r1"},
+    "key_curve": {"type": "str", "default": "secp256r1", "no_log": False},
     "renew_fraction": {"type": "float", "default": 0.3333},
     "short_lived_fraction": {"type": "float", "default": 0.5},
     "short_lived_days": {"type": "float", "default": 10},
@@ -484,10 +484,11 @@ def read_group(group: str, host: dict, now: datetime.datetime, force: bool, chec
 
 class _ThreadLocalOpener:
     """ansible-core's ``open_url`` installs its opener (with the request's TLS context: ``ca_path``, client
-    certificate) as urllib's PROCESS-WIDE opener and then calls the global ``urlopen`` (module_utils/urls.py,
-    ``Request.open``). Two threads therefore race: one thread's request can go out with another thread's CA file
-    and fail with CERTIFICATE_VERIFY_FAILED (seen in the lab: an AudioCodes read verified against the Ribbon Edge's
-    CA). While the plan's threads run, the opener is kept per thread; everything is restored afterwards."""
+    certificate) as urllib's PROCESS-WIDE opener and then opens the request through that global opener
+    (module_utils/urls.py, ``Request.open``). Two threads therefore race: one thread's request can go out with another
+    thread's CA file and fail with CERTIFICATE_VERIFY_FAILED (seen in the lab: an AudioCodes read verified against the
+    Ribbon Edge's CA). While the plan's threads run, ``install_opener`` keeps the opener per thread and the global
+    opener slot holds a proxy that opens with the calling thread's own; both are restored afterwards."""
 
     def __init__(self) -> None:
         import threading
@@ -495,23 +496,24 @@ class _ThreadLocalOpener:
 
         self.mod = urllib.request
         self.local = threading.local()
-        self.saved = (urllib.request.install_opener, urllib.request.urlopen)
+        self.saved_install = urllib.request.install_opener
+        self.saved_opener = getattr(urllib.request, "_opener", None)
 
     def install(self, opener) -> None:
         self.local.opener = opener
 
-    def urlopen(self, url, data=None, timeout=None, **kwargs):
-        opener = getattr(self.local, "opener", None)
-        if opener is None or kwargs:
-            return self.saved[1](url, data, *([timeout] if timeout is not None else []), **kwargs)
-        return opener.open(url, data, timeout) if timeout is not None else opener.open(url, data)
+    def open(self, *args, **kwargs):
+        opener = getattr(self.local, "opener", None) or self.mod.build_opener()
+        return opener.open(*args, **kwargs)
 
     def __enter__(self):
-        self.mod.install_opener, self.mod.urlopen = self.install, self.urlopen
+        self.mod.install_opener = self.install
+        self.mod._opener = self  # pylint: disable=protected-access
         return self
 
     def __exit__(self, *exc) -> None:
-        self.mod.install_opener, self.mod.urlopen = self.saved
+        self.mod.install_opener = self.saved_install
+        self.mod._opener = self.saved_opener  # pylint: disable=protected-access
 
 
 def run(args: dict, *, check_mode: bool, warn: t.Callable[[str], None], now: datetime.datetime | None = None) -> dict:

