@@ -178,8 +178,14 @@ def test_no_event_or_artifact_carries_a_secret(job):
     secrets = job["secrets"]
     assert len(secrets) >= 10, len(secrets)
     leaks = []
+    # artifacts/<ident>/command is ansible-runner's record of its INPUT: the command line and the whole process
+    # environment, env/envvars included (AWX keeps it in the private data directory that it deletes after the job,
+    # and never shows it). It must hold every injected secret, which also proves that the grep below sees them.
+    command = (job["artifacts"] / "command").read_text()
+    injected = [s for s in secrets if s in command]
+    assert len(injected) >= 7, len(injected)
     for path in job["artifacts"].rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.name != "command":
             text = path.read_text(errors="replace")
             leaks += [(str(path.relative_to(job["artifacts"])), s[:4] + "...") for s in secrets if s in text]
     for path in job["report_dir"].rglob("*"):
@@ -196,7 +202,10 @@ def test_report_files(job):
     assert sorted(g["group"] for g in report["groups"]) == GROUPS
     assert all(g["status"] == "renewed" for g in report["groups"]), report["groups"]
     prom = (job["report_dir"] / "byoc_certificates.prom").read_text()
-    assert prom.count("byoc_certificate_expiry_timestamp_seconds{") >= 4 or "byoc_" in prom, prom[:500]
+    assert "byoc_certificates_last_run_success 1" in prom.splitlines(), prom[-800:]
+    for group in GROUPS:  # one status line per group says renewed
+        assert any(line.startswith("byoc_certificates_group_status{") and f'"{group}"' in line
+                   and 'status="renewed"' in line and line.endswith(" 1") for line in prom.splitlines()), group
     # the store was written with the injected passphrase: its keys are not readable without it
     for group in GROUPS:
         assert (job["store"] / group / "state.json").is_file(), group
