@@ -40,7 +40,7 @@ import dns.update
 from cryptography.hazmat.primitives import serialization
 from cryptography import x509
 
-from byoc_harness import REPO, ansible_env  # noqa: E402  (on sys.path via conftest)
+from byoc_harness import REPO, ModuleRunner, ansible_env  # noqa: E402  (on sys.path via conftest)
 from test_rotate import recap  # noqa: E402
 from test_rotate_deploy_faults import PASSPHRASE, Fleet, agree, call  # noqa: E402
 
@@ -96,6 +96,15 @@ class MatrixFleet(Fleet):
         proc.log.close()
         self.outputs.append(text)
         return subprocess.CompletedProcess(proc.args, proc.returncode, text, "")
+
+    def clear_backoff(self, group: str, store: Path | None = None) -> None:
+        """Forget the group's failure backoff, as an operator does after fixing a cause (certificate_store
+        clear_backoff): a forced run is still subject to the backoff an earlier row's failure left (by design), and
+        each row must reach the step it injects its fault into."""
+        res = ModuleRunner()("certificate_store", {"backend": "filesystem", "path": str(store or self.store),
+                                                   "group": group, "passphrase": PASSPHRASE,
+                                                   "clear_backoff": True})
+        assert not res.get("failed"), res
 
     # ---- observers ----------------------------------------------------------------------------------------------
     def members(self, host: str) -> dict:
