@@ -77,7 +77,7 @@ class MatrixFleet(Fleet):
 
     def run(self, *args: str, extra: dict | None = None, store: Path | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run(self.command(*args, extra=extra, store=store), capture_output=True, text=True,
-                              env=self.env(), timeout=900, cwd=REPO, check=False)
+                              env=self.env(), timeout=1800, cwd=REPO, check=False)
         self.outputs.append(proc.stdout + proc.stderr)
         return proc
 
