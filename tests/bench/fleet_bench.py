@@ -1,6 +1,6 @@
 """`make bench`: playbooks/rotate.yml at fleet size against certbot and lego (issue 13 item 2).
 
-    .venv/bin/python tests/bench/fleet_bench.py [--sizes 10,50,200] [--compare 10,50] [--tools lego,certbot]
+    .venv/bin/python tests/bench/fleet_bench.py [--sizes 10,50,200] [--compare 10] [--budget 840] [--tools lego,certbot]
                                                 [--certbot-default-sample 1] [--out .build/bench] [--source DIR]
 
 For each N it starts a fleet lab of N certificate groups whose devices serve EXPIRED certificates
@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -89,17 +90,27 @@ def _rss_kb(pids: list[int]) -> int:
     return total
 
 
+DEADLINE = [float("inf")]  # monotonic time by which every measured command must have ended (--budget)
+
+
 def measured(argv: list[str], env: dict, log: Path, cwd: Path = REPO) -> dict:
-    """Run a command; wall, CPU of the whole tree (wait4 rusage), peak summed RSS of the tree, exit status."""
+    """Run a command; wall, CPU of the whole tree (wait4 rusage), peak summed RSS of the tree, exit status. A
+    command still running at the bench's deadline is stopped (its own process group, SIGTERM then SIGKILL) and
+    reported with ``timed_out``."""
     started = time.monotonic()
+    timed_out = [False]
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         peak = [0]
         done = threading.Event()
 
         def sample():
             while not done.wait(0.2):
                 peak[0] = max(peak[0], _rss_kb(_tree(proc.pid)))
+                if time.monotonic() > DEADLINE[0] and not timed_out[0]:
+                    timed_out[0] = True
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    threading.Timer(10.0, lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL)).start()
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -108,13 +119,14 @@ def measured(argv: list[str], env: dict, log: Path, cwd: Path = REPO) -> dict:
         done.set()
         sampler.join()
     return {"wall": round(time.monotonic() - started, 2), "cpu": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(max(peak[0], usage.ru_maxrss) / 1024, 1), "rc": proc.returncode}
+            "peak_rss_mb": round(max(peak[0], usage.ru_maxrss) / 1024, 1), "rc": proc.returncode,
+            "timed_out": timed_out[0]}
 
 
 def _sum(runs: list[dict]) -> dict:
     return {"wall": round(sum(r["wall"] for r in runs), 2), "cpu": round(sum(r["cpu"] for r in runs), 2),
             "peak_rss_mb": max((r["peak_rss_mb"] for r in runs), default=0.0),
-            "failed": sum(1 for r in runs if r["rc"] != 0)}
+            "failed": sum(1 for r in runs if r["rc"] != 0), "timed_out": any(r.get("timed_out") for r in runs)}
 
 
 # ---------------------------------------------------------------------------------------------- the lab's view
@@ -355,13 +367,15 @@ def run_tool(obs: Observer, tool: str, out: Path, hosts: list[str], wait: int | 
     runs = []
     try:
         for host in hosts:
+            if time.monotonic() > DEADLINE[0]:
+                break  # out of --budget: the figures cover the certificates done
             if tool == "lego":
                 runs.append(lego_one(obs, work, host, log))
             else:
                 runs.append(certbot_one(obs, work, host, wait, log))
         served = obs.served()["hosts"]
         mine = 0
-        for host in hosts:
+        for host in hosts[:len(runs)]:
             name = obs.devices[host]["sip_tls"]["name"]
             leaf = (work / "certificates" / f"{name}.crt") if tool == "lego" else \
                 (work / "config" / "live" / name / "cert.pem")
@@ -370,8 +384,8 @@ def run_tool(obs: Observer, tool: str, out: Path, hosts: list[str], wait: int | 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     after = {"pebble": obs.pebble(), "devices": obs.device_requests()}
-    per_device = [_delta(before["devices"][h], after["devices"][h]) for h in hosts]
-    return {**_sum(runs), "certificates": len(hosts), "wait": wait, "served_by_tool": mine,
+    per_device = [_delta(before["devices"][h], after["devices"][h]) for h in hosts[:len(runs)]]
+    return {**_sum(runs), "certificates": len(runs), "wait": wait, "served_by_tool": mine,
             "per_certificate_wall": round(sum(r["wall"] for r in runs) / max(len(runs), 1), 2),
             "acme": _delta(before["pebble"], after["pebble"]),
             "device_requests": {"total": sum(d["requests"] for d in per_device),
@@ -408,6 +422,8 @@ def bench_size(n: int, args, out: Path, source: Path) -> dict:
         result["rotate"]["trunks_connected"] = obs.trunks_connected()
         result["trunks"] = 2 * n
         print(f"bench: N={n}: rotation {result['rotate']['wall']}s rc={result['rotate']['rc']}", flush=True)
+        if result["rotate"]["timed_out"]:
+            return result  # out of --budget: no converged run on a half-rotated fleet
         result["converged"] = run_pipeline(obs, source, f"converged-{n}", out)
         print(f"bench: N={n}: converged run {result['converged']['wall']}s rc={result['converged']['rc']}", flush=True)
         if n in args.compare:
@@ -441,6 +457,15 @@ def compare(obs: Observer, n: int, args, out: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- report
+def predict(results: list[dict], n: int) -> float | None:
+    """Seconds a size would take, linear in N from the last measured size (rotation, converged run, tools)."""
+    last = next((r for r in reversed(results) if r.get("rotate")), None)
+    if last is None:
+        return None
+    per_group = sum(last[k]["wall"] for k in ("rotate", "converged") if last.get(k)) / last["n"]
+    return last.get("lab_start_seconds", 0) + per_group * n
+
+
 def ratio(a, b):
     return round(a / b, 1) if a and b else None
 
@@ -450,6 +475,9 @@ def table(results: list[dict]) -> str:
              "(tokens, peak/min/token, 429) | DNS wait max s | end state |", "|" + "---|" * 12]
     for r in results:
         n = r["n"]
+        if r.get("skipped"):
+            lines.append(f"| {n} | skipped | {r['skipped']} |" + " |" * 9)
+            continue
         for key in ("rotate", "converged"):
             x = r.get(key)
             if not x:
@@ -457,6 +485,7 @@ def table(results: list[dict]) -> str:
             end = ""
             if key == "rotate":
                 end = f"{x.get('served_valid')}/{n} valid by name, {x.get('trunks_connected')}/{2 * n} trunks"
+                end += ", TIMED OUT (--budget)" if x.get("timed_out") else (f", rc {x['rc']}" if x["rc"] else "")
             else:
                 end = ", ".join(f"{v} {k}" for k, v in x["statuses"].items())
             g = x["genesys"]
@@ -480,8 +509,9 @@ def table(results: list[dict]) -> str:
             wall = t.get("extrapolated_wall", t["wall"])
             lines.append(f"- N={r['n']}: {name} / ours (full rotation incl. Genesys trust and verification) = "
                          f"{ratio(wall, ours)}x")
-    if len(results) > 1:
-        a, b = results[0], results[-1]
+    measured_sizes = [r for r in results if not r.get("skipped")]
+    if len(measured_sizes) > 1:
+        a, b = measured_sizes[0], measured_sizes[-1]
         for key in ("rotate", "converged"):
             if a.get(key) and b.get(key):
                 lines.append(f"- growth N={a['n']} -> N={b['n']} ({key}): wall x{ratio(b[key]['wall'], a[key]['wall'])}, "
@@ -493,7 +523,10 @@ def table(results: list[dict]) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10,50,200")
-    ap.add_argument("--compare", default="10,50", help="sizes at which certbot and lego run (sequential, slow)")
+    ap.add_argument("--compare", default="10", help="sizes at which certbot and lego run (sequential, slow)")
+    ap.add_argument("--budget", type=float, default=840.0,
+                    help="seconds for the whole bench (default 14 min): a size predicted not to fit is skipped with "
+                         "the prediction, and a run still going at the end is stopped and reported as timed out")
     ap.add_argument("--tools", default="lego,certbot")
     ap.add_argument("--certbot-default-sample", type=int, default=1,
                     help="certificates measured with certbot's default propagation wait (then extrapolated)")
@@ -514,8 +547,16 @@ def main(argv=None) -> int:
         print("bench: lego is not installed (Debian package lego); run `make setup` as root", file=sys.stderr)
         return 2
     started = time.monotonic()
+    DEADLINE[0] = started + args.budget
     results = []
     for n in [int(x) for x in args.sizes.split(",") if x]:
+        predicted = predict(results, n)
+        if predicted and time.monotonic() + predicted > DEADLINE[0]:
+            results.append({"n": n, "skipped": f"predicted {predicted:.0f}s (linear in N from N={results[-1]['n']}),"
+                                               f" more than the {DEADLINE[0] - time.monotonic():.0f}s left of --budget",
+                            "predicted_wall": round(predicted)})
+            print(f"bench: N={n}: skipped, {results[-1]['skipped']}", flush=True)
+            continue
         results.append(bench_size(n, args, out, source))
         (out / "fleet-bench.json").write_text(json.dumps(
             {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
