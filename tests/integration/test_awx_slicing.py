@@ -104,10 +104,10 @@ class SlicedFleet(Fleet):
     @staticmethod
     def finish(proc: subprocess.Popen, timeout: float = 3600) -> dict:
         try:
-            out, _ = proc.communicate(timeout=timeout)
+            out = proc.communicate(timeout=timeout)[0]
         except subprocess.TimeoutExpired:
             kill_slice(proc)
-            out, _ = proc.communicate()
+            out = proc.communicate()[0]
         return {"rc": proc.returncode, "stdout": out or ""}
 
     def slices(self, extra: dict, first_job: int) -> list[dict]:

@@ -171,7 +171,8 @@ def wait_acquire(
     """Take the lease, waiting up to ``timeout`` seconds while another holder has it. Returns
     ``{lease, changed, waited, waited_for, progress}``; ``waited_for`` lists the holders seen (in order) with their
     expiry. While it waits, ``progress`` gets one line (what is waited for, for how long, who holds it and until when)
-    when the wait starts, when another holder has the lease, and every ``PROGRESS_EVERY`` seconds. Raises ``WaitTimeout`` naming the holder when the time is up."""
+    when the wait starts, when another holder has the lease, and every ``PROGRESS_EVERY`` seconds. Raises
+    ``WaitTimeout`` naming the holder when the time is up."""
     start = clock()
     seen: list[dict] = []
     lines: list[str] = []

@@ -43,7 +43,7 @@ def test_acquire_refresh_held_and_expiry(tmp_path):
     with pytest.raises(LockHeld) as err:
         L.acquire(store, "grp-a", "slice-2", 60, now=at(89))
     assert "slice-1" in err.value.msg and "2026-11-30T08:01:30Z" in err.value.msg
-    taken, _ = L.acquire(store, "grp-a", "slice-2", 60, now=at(90))
+    taken = L.acquire(store, "grp-a", "slice-2", 60, now=at(90))[0]
     assert taken["holder"] == "slice-2"
     assert json.loads((tmp_path / "grp-a" / "lock.json").read_text())["owner"] == "slice-2"
 
@@ -191,7 +191,7 @@ def test_processes_racing_for_one_lease_exactly_one_wins(tmp_path, round_):
     start.set()
     for p in procs:
         p.join(30)
-    winners = [w for w in (results.get(timeout=5) for _ in procs) if w]
+    winners = [w for w in (results.get(timeout=5) for _proc in procs) if w]
     assert len(winners) == 1
     assert json.loads((tmp_path / "grp-a" / "lock.json").read_text())["owner"] == winners[0]
     assert not [f for f in os.listdir(tmp_path / "grp-a") if f.endswith(".tmp")]
