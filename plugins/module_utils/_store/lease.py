@@ -183,9 +183,11 @@ def wait_acquire(
         except LockHeld as exc:
             held = exc.details.get("lock") or {}
             entry = {"holder": held.get("owner"), "expires": held.get("expires"), "acquired": held.get("acquired")}
-            new_holder = not seen or seen[-1]["holder"] != entry["holder"] or seen[-1]["acquired"] != entry["acquired"]
+            new_holder = not seen or seen[-1]["holder"] != entry["holder"]
             if new_holder:
                 seen.append(entry)
+            else:
+                seen[-1]["expires"] = entry["expires"]  # the holder renewed it
             elapsed = clock() - start
             if elapsed >= timeout:
                 raise WaitTimeout(
