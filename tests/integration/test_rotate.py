@@ -211,7 +211,7 @@ def test_second_run_changes_nothing_orders_nothing_and_reads_each_device_once(fl
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(proc).values()), recap(proc)
     for host, log in fleet.device_requests().items():
         new = [(r["method"], r["path"]) for r in log[writes_before[host]:]
-               if not r["path"].endswith(("/login", "/logout"))]
+               if not r["path"].endswith(("/login", "/logout")) and not r["path"].startswith("/_control/")]
         writes = [r for r in new if r[0] not in ("GET", "HEAD")]
         assert new and not writes, (host, writes)  # each device read, nothing written
         assert new.count(("GET", LISTING[host])) == 1, (host, new)  # read exactly once ...
@@ -297,7 +297,8 @@ def test_a_run_over_two_genesys_orgs_is_refused_before_anything_is_contacted(fle
     assert "https://api.other-org.example.test (client_id other-client): sbc_edge" in out, out[-3000:]
     assert "other-secret-not-printed" not in out
     assert len(fleet.genesys_requests()) == genesys_before
-    assert {h: len(v) for h, v in fleet.device_requests().items()} == before
+    for host, log in fleet.device_requests().items():  # the emulators also log the test's own /_control reads
+        assert not [r for r in log[before[host]:] if not r["path"].startswith("/_control/")], host
     single = fleet.playbook("rotate.yml", "--check", "--limit", "sbc_core,mediant_sa",
                             host_vars={"sbc_edge": {"byoc_genesys": other}})
     assert single.returncode == 0, single.stdout[-3000:]  # one org within the limit: planned as usual
