@@ -18,6 +18,7 @@ row:
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -456,9 +457,12 @@ def test_a_slice_killed_while_it_holds_the_lease(f):
     host, group = "mediant_sa", GROUP["mediant_sa"]
     lock = f.store / group
     run = f.start("--limit", group, V, extra={"byoc_force": True})
-    t = watch(lambda: any(p.name.startswith(("lease", "lock")) for p in lock.iterdir()), lambda: kill_run(run),
-              interval=0.05)
+    def holds() -> bool:  # the group's lease (lock.json, plugins/module_utils/_store/lease.py) is this run's
+        lease = json.loads((lock / "lock.json").read_text())
+        return not lease.get("released") and str(lease.get("holder", "")).endswith(f":{run.pid}")
+    t = watch(holds, lambda: kill_run(run), interval=0.05)
     proc = f.finish(run)
     t.stop.set()
+    assert proc.returncode == -9, proc.stdout[-4000:]  # killed while it held the lease
     seen = invariant(f, proc, limit=group, names=[])
     assert seen["served_after"][host] == seen["store"][group]["current"]
