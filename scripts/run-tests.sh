@@ -7,6 +7,7 @@
 #   integration    pytest tests/integration against the local lab
 #   molecule       molecule scenarios in extensions/molecule
 #   release        collection build + galaxy-importer, docs site warning-free (scripts/release.sh)
+#   bench          the CI-sized fleet benchmark (N=10, our pipeline; counts asserted, never timings)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -69,6 +70,11 @@ layer_integration() {
     --rootdir "$repo" -c /dev/null -n "${BYOC_TEST_WORKERS:-2}" --dist loadfile --durations=15 tests/integration
 }
 
+layer_bench() {
+  HOME="$BYOC_TEST_HOME" "$bin/python" -m pytest -q -p no:cacheprovider --import-mode=importlib \
+    --rootdir "$repo" -c /dev/null tests/bench
+}
+
 layer_molecule() {
   if ! ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then
     echo "no molecule scenarios"
@@ -91,7 +97,7 @@ layer_release() {
 }
 
 layers=("$@")
-[ ${#layers[@]} -gt 0 ] || layers=(unit sanity ansible-units lint release integration molecule)
+[ ${#layers[@]} -gt 0 ] || layers=(unit sanity ansible-units lint release integration molecule bench)
 summary=()
 for layer in "${layers[@]}"; do
   fn="layer_${layer//-/_}"
