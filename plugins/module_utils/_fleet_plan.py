@@ -340,6 +340,7 @@ ARGUMENT_SPEC = {
         "store": {"type": "dict", "required": True, "options": _STORE},
     }},
     "force": {"type": "bool", "default": False},
+    "ignore_backoff": {"type": "bool", "default": False},
     "now": {"type": "str", "default": ""},
     "managed_fingerprint": {"type": "str", "default": ""},
     "concurrency": {"type": "int", "default": 16},
@@ -440,7 +441,7 @@ class _Ari:
 
 
 def read_group(group: str, host: dict, now: datetime.datetime, force: bool, check_mode: bool, ari: _Ari,
-               warn: t.Callable[[str], None]) -> dict:
+               warn: t.Callable[[str], None], ignore_backoff: bool = False) -> dict:
     """One store read for the group, at most one ARI request for its current certificate, the decision."""
     from ansible_collections.byoc.certificates.plugins.module_utils import _pem
     from ansible_collections.byoc.certificates.plugins.module_utils._store import document as doc_mod
@@ -461,7 +462,7 @@ def read_group(group: str, host: dict, now: datetime.datetime, force: bool, chec
 
         cert = _pem.load_certificate(stored["certificate"], f"the stored certificate of {group}")
         stored["extended_key_usage"] = extended_key_usage(cert)  # for the report's clientAuth finding
-    if acme["use_ari"] and current is not None and cert is not None and not waiting:
+    if acme["use_ari"] and current is not None and cert is not None and (ignore_backoff or not waiting):
         try:
             ari_data = ari.window(acme["directory"], acme.get("ca_file") or "", cert)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # any ARI error: the lifetime rule
@@ -471,7 +472,7 @@ def read_group(group: str, host: dict, now: datetime.datetime, force: bool, chec
                  " the lifetime rule decides instead.")
     decision = _renewal.decide(
         group=group, names=host["names"], now=now, current=current, force=force, backoff=backoff,
-        ari=ari_data, use_ari=acme["use_ari"], key_type=wanted_key_type(acme),
+        ignore_backoff=ignore_backoff, ari=ari_data, use_ari=acme["use_ari"], key_type=wanted_key_type(acme),
         renew_fraction=acme["renew_fraction"], short_lived_fraction=acme["short_lived_fraction"],
         short_lived_days=acme["short_lived_days"], stagger_fraction=acme["stagger_fraction"])
     if ari_data and ari_data.get("explanation_url") and decision["trigger"] == "ari":
@@ -551,7 +552,8 @@ def run(args: dict, *, check_mode: bool, warn: t.Callable[[str], None], now: dat
 
     def group(name: str) -> dict:
         try:
-            return read_group(name, members[name][0], decide_now, args["force"], check_mode, ari, warnings.append)
+            return read_group(name, members[name][0], decide_now, args["force"], check_mode, ari, warnings.append,
+                              ignore_backoff=args["ignore_backoff"])
         except Exception as exc:  # pylint: disable=broad-exception-caught
             return {"error": f"could not plan certificate group {name}: {failure_of(exc, 'fleet_plan')['msg']}"}
 

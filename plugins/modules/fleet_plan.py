@@ -190,6 +190,12 @@ options:
     description: Renew every group now (a closed maintenance window does not skip a host either).
     type: bool
     default: false
+  ignore_backoff:
+    description:
+      - Decide as if the groups were not in their failure backoff (after a failed order or a rollback), for example
+        to retry at once with O(force) once the cause is fixed.
+    type: bool
+    default: false
   now:
     description: Decide as if it were this time (ISO 8601); empty for the clock. Maintenance windows use the clock.
     type: str

@@ -280,3 +280,23 @@ def test_each_thread_keeps_its_own_opener_while_the_plan_runs():
             th.join()
     assert seen == {"a": ("a", "https://a.test/"), "b": ("b", "https://b.test/")}
     assert (urllib.request.install_opener, getattr(urllib.request, "_opener", None)) == saved  # restored
+
+
+def test_ignore_backoff_reaches_the_decision(tmp_path):
+    """A group in its backoff after a rollback renews when forced only with ignore_backoff (rotate.yml
+    byoc_ignore_backoff): the store is read by read_group, no device, no ARI (use_ari false)."""
+    import json
+
+    stored = {"fingerprint": FP_A, "not_before": "2026-11-01T00:00:00Z", "not_after": "2027-01-30T00:00:00Z",
+              "names": ["a.test"], "key_type": "ecdsa-secp256r1"}
+    backoff = _renewal.record_failure(None, NOW, "rolled back: managed-ca")
+    (tmp_path / "g1").mkdir()
+    (tmp_path / "g1" / "state.json").write_text(json.dumps(
+        {"format": "byoc.certificates/store/1", "group": "g1", "revision": 1, "current": stored, "backoff": backoff}))
+    host = {"names": ["a.test"], "store": {"backend": "filesystem", "path": str(tmp_path), "s3": {}},
+            "acme": {"directory": "https://acme.invalid/dir", "use_ari": False, "renew_fraction": 0.3333,
+                     "short_lived_fraction": 0.5, "short_lived_days": 10, "stagger_fraction": 0.1}}
+    held = fp.read_group("g1", host, NOW, True, False, None, print)
+    assert held["renew"] is False and held["backoff"] is True
+    retried = fp.read_group("g1", host, NOW, True, False, None, print, ignore_backoff=True)
+    assert retried["renew"] is True and "renewal forced" in retried["reasons"]
