@@ -13,6 +13,7 @@ rollback).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -130,6 +131,10 @@ class EdgeLab:
 
     def report(self) -> dict:
         return json.loads((self.report_dir / "report.json").read_text())
+
+    def orders(self) -> int:
+        """New-order requests Pebble has seen (its own log)."""
+        return len(re.findall(r"POST /order-plz", (self.lab.dir / "logs" / "pebble.log").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -266,11 +271,12 @@ def rotated(edge_lab):
     """A first rotation of the group with healthy Edges: the baseline (an ACME certificate the org trusts, trunks
     connected). It also fixes the cost: one Edge listing before the batch rotates and one after, no more."""
     edge_lab.heal_edges()
-    before = len(edge_lab.requests())
+    before, orders = len(edge_lab.requests()), edge_lab.orders()
     proc = edge_lab.playbook("rotate.yml", "--limit", GROUP)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert group_report(edge_lab)["status"] == "renewed", group_report(edge_lab)
     assert edge_lab.edge_listings(before) == 2, edge_lab.requests()[before:]
+    assert edge_lab.orders() == orders + 1  # the Pebble log sees the group's order (so a skip's 0 means something)
     seen = edge_lab.probe(HOST, edge_lab.acme_root())
     assert seen["ok"], seen
     return seen["peer_sha256"]
@@ -279,6 +285,7 @@ def rotated(edge_lab):
 def test_unhealthy_edge_before_the_change_skips_the_group_and_leaves_the_device_untouched(rotated, healthy):
     el = healthy
     el.set_edge(1, onlineStatus="OFFLINE")  # the group's trunk is on both Edges
+    orders = el.orders()
     writes = el.device_writes()
     before = len(el.requests())
     proc = el.playbook("rotate.yml", "--limit", GROUP, extra={"byoc_force": True})
@@ -286,6 +293,7 @@ def test_unhealthy_edge_before_the_change_skips_the_group_and_leaves_the_device_
     group = group_report(el)
     assert group["status"] == "skipped", group
     assert "Lab Edge 2" in group["reason"] and "onlineStatus is OFFLINE" in group["reason"], group
+    assert el.orders() == orders  # no ACME order for a group held back before the change
     assert el.device_writes() == writes  # untouched, read back from the device's own request log
     assert el.probe(HOST, el.acme_root())["peer_sha256"] == rotated
     assert el.edge_listings(before) == 1  # the check before; no check after, nothing changed
@@ -294,6 +302,7 @@ def test_unhealthy_edge_before_the_change_skips_the_group_and_leaves_the_device_
 def test_busy_edges_defer_the_group_after_the_wait_and_leave_the_device_untouched(rotated, healthy):
     el = healthy
     el.set_edge(0, conversationCount=40)
+    orders = el.orders()
     writes = el.device_writes()
     before = len(el.requests())
     proc = el.playbook("rotate.yml", "--limit", GROUP,
@@ -303,6 +312,7 @@ def test_busy_edges_defer_the_group_after_the_wait_and_leave_the_device_untouche
     group = group_report(el)
     assert group["status"] == "deferred", group
     assert "Lab Edge 1 carries 40 conversations, more than 5" in group["reason"] and "waited" in group["reason"], group
+    assert el.orders() == orders  # no ACME order for a group held back before the change
     assert el.device_writes() == writes
     assert el.probe(HOST, el.acme_root())["peer_sha256"] == rotated
     api = [r["path"] for r in el.requests()[before:] if r["path"].startswith("/api/")]
