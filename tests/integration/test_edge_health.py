@@ -183,8 +183,8 @@ def test_offline_edge_is_reported_per_selector_with_one_listing_and_its_trunks_r
     assert res["deferred"] is False and res["polls"] == 1
 
     new = [r for r in el.requests()[before:] if r["path"].startswith("/api/")]
-    assert sorted(r["path"] for r in new) == sorted([EDGES_PATH, f"{EDGES_PATH}/trunks",
-                                                      f"{EDGES_PATH}/trunkbasesettings"]), new
+    expected = [EDGES_PATH, f"{EDGES_PATH}/trunks", f"{EDGES_PATH}/trunkbasesettings"]
+    assert sorted(r["path"] for r in new) == sorted(expected), new
     # independently: the OFFLINE Edge probes nothing, so its trunks are down, while Edge 1's stay as they were
     edge2 = el.g["edges"][1]["id"]
     trunks = el.trunks_after_rounds()

@@ -77,8 +77,8 @@ def test_fleet_devices_are_spread_over_the_kinds_and_share_a_few_processes(fleet
     assert len(fleet_procs) == 3  # one process per kind hosts both devices of that kind
     for p in fleet_procs:
         assert Path(f"/proc/{p['pid']}").exists(), p
-    ports = [d["sip_tls"]["port"] for d in devices.values()] + [int(d["api_url"].split(":")[2].split("/")[0])
-                                                                 for d in devices.values()]
+    ports = [d["sip_tls"]["port"] for d in devices.values()]
+    ports += [int(d["api_url"].split(":")[2].split("/")[0]) for d in devices.values()]
     assert len(set(ports)) == len(ports)  # every device on its own ports
 
 

@@ -214,7 +214,7 @@ class AzureProvider(DNSProvider):
     # -- tokens -----------------------------------------------------------------------------------------------
     def _http(self, base: str, service: str, **kw: t.Any) -> HttpClient:
         return HttpClient(base, service=service, validate_certs=self.options.get("validate_certs", True),
-                                 ca_path=self.options.get("ca_path"), retries=3, max_retry_after=30, **kw)
+                          ca_path=self.options.get("ca_path"), retries=3, max_retry_after=30, **kw)
 
     def _token(self) -> str:
         o = self.options

@@ -374,4 +374,3 @@ def write_inventory(lab, directory: Path, devices: dict) -> Path:
 def _write_vars(path: Path, data: dict) -> None:
     text = "---\n" + "".join(f"{k}: {_yaml(v)}\n" for k, v in data.items())
     _private(path, text.encode())
-

@@ -87,20 +87,20 @@ def test_ribbon_plan_prune_keeps_current_previous_and_waits():
     assert [(x["name"], x["verdict"]) for x in verdicts] == [
         (names[0], "in use"), (names[1], "in use"), (names[2], "waiting"), (names[3], "pruned")]
     # retain keeps one more; an undatable replacement keeps the object
-    verdicts, _ = core.plan_prune(objects, profiles, "p", "b", 1, 30, NOW, lambda o: issued.get(o["name"]))
+    verdicts, _where = core.plan_prune(objects, profiles, "p", "b", 1, 30, NOW, lambda o: issued.get(o["name"]))
     assert [x["verdict"] for x in verdicts] == ["in use", "in use", "kept", "pruned"]
-    verdicts, _ = core.plan_prune(objects, profiles, "p", "b", 0, 0, NOW, lambda o: None)
+    verdicts, _where = core.plan_prune(objects, profiles, "p", "b", 0, 0, NOW, lambda o: None)
     assert [x["verdict"] for x in verdicts][2:] == ["kept", "kept"]
 
 
 def test_ribbon_plan_prune_after_a_rollback_and_with_a_client_certificate():
     names = ["b-20270401-aaaaaaaa", "b-20270301-bbbbbbbb", "b-20270201-cccccccc"]
     # rolled back: the profile serves the older object; the newer one is a roll-forward target
-    verdicts, _ = core.plan_prune(objs(*names), [{"name": "p", "serverCertName": names[1]}], "p", "b", 0, 0, NOW,
+    verdicts, _where = core.plan_prune(objs(*names), [{"name": "p", "serverCertName": names[1]}], "p", "b", 0, 0, NOW,
                                   lambda o: NOW - 90 * DAY)
     # ... and the object older than the bound one is what a further rollback goes back to
     assert [x["verdict"] for x in verdicts] == ["kept", "in use", "in use"]
     # an object another profile presents as its client certificate is in use
     profiles = [{"name": "p", "serverCertName": names[0]}, {"name": "q", "clientCertName": names[2]}]
-    verdicts, _ = core.plan_prune(objs(*names), profiles, "p", "b", 0, 0, NOW, lambda o: NOW - 90 * DAY)
+    verdicts, _where = core.plan_prune(objs(*names), profiles, "p", "b", 0, 0, NOW, lambda o: NOW - 90 * DAY)
     assert [x["verdict"] for x in verdicts] == ["in use", "in use", "in use"]

@@ -221,7 +221,7 @@ def test_header_building_errors_never_carry_the_header():
     from ansible_collections.byoc.certificates.plugins.module_utils._http import HttpClient
 
     client = HttpClient("http://127.0.0.1:9", service="Cloudflare API", retries=0,
-                               headers={"Authorization": f"Bearer {TOKEN}\n"})
+                        headers={"Authorization": f"Bearer {TOKEN}\n"})
     with pytest.raises(ApiError) as err:
         client.request("GET", "zones")
     assert TOKEN not in err.value.msg and "ValueError" in err.value.msg
