@@ -125,7 +125,7 @@ class MatrixFleet(Fleet):
             dev = self.c["audiocodes"]["devices"][AC_DEVICE[host]]
             return [(r["method"], r["path"]) for r in call(f"{dev['control_url']}/requests", dev["ca_file"])]
         part = "ribbon_core" if host == "sbc_core" else "ribbon_edge"
-        return [(m, p) for m, p, *_r in call(f"{self.c[part]['control_url']}/requests", self.ca_file)]
+        return [(r[0], r[1]) for r in call(f"{self.c[part]['control_url']}/requests", self.ca_file)]
 
     def device_writes(self, host: str) -> list[tuple[str, str]]:
         return [r for r in self.device_log(host) if r[0] not in ("GET", "HEAD") and not r[1].endswith(("/login", "/logout"))]

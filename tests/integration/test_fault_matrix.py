@@ -457,6 +457,7 @@ def test_a_slice_killed_while_it_holds_the_lease(f):
     host, group = "mediant_sa", GROUP["mediant_sa"]
     lock = f.store / group
     run = f.start("--limit", group, V, extra={"byoc_force": True})
+
     def holds() -> bool:  # the group's lease (lock.json, plugins/module_utils/_store/lease.py) is this run's
         lease = json.loads((lock / "lock.json").read_text())
         return not lease.get("released") and str(lease.get("holder", "")).endswith(f":{run.pid}")

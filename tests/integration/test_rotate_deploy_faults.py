@@ -43,7 +43,7 @@ import dns.query
 import dns.rdatatype
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from byoc_harness import REPO, ModuleRunner, ansible_env  # noqa: E402  (on sys.path via conftest)
@@ -99,8 +99,9 @@ class Fleet:
     def clear_backoff(self, group: str) -> None:
         """An earlier row's failure put the group in its failure backoff (recorded with the rollback); an operator who
         fixed the cause clears it with certificate_store, so the next forced run orders again."""
-        res = ModuleRunner()("certificate_store", {"backend": "filesystem", "path": str(self.store), "group": group,
-                                                    "passphrase": PASSPHRASE, "clear_backoff": True})
+        args = {"backend": "filesystem", "path": str(self.store), "group": group, "passphrase": PASSPHRASE,
+                "clear_backoff": True}
+        res = ModuleRunner()("certificate_store", args)
         assert not res.get("failed"), res
 
     def eab_acme(self) -> dict:
