@@ -225,7 +225,9 @@ def test_ha_pair_in_sync_forever(f):
     host, group = "mediant_ha", GROUP["mediant_ha"]
     _ac(f, host, "ha", {"syncing": True})
     try:
-        proc = force(group, fleet=f)
+        # the inventory's bound on the 409 retries (byoc_audiocodes_sync_retries/_delay), kept short here: with the
+        # module's default (10 retries, doubling from 5 s) each write waits minutes, and the rollback as long again
+        proc = force(group, fleet=f, extra={"byoc_audiocodes_sync_retries": 2, "byoc_audiocodes_sync_delay": 1})
     finally:
         _ac(f, host, "ha", {"syncing": False})
     assert proc.returncode != 0, proc.stdout[-4000:]
