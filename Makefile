@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 LAB_DIR  ?= $(REPO)/.lab
 
-.PHONY: help setup test unit sanity ansible-units lint integration molecule bench-ci bench demo lab-up lab-down clean
+.PHONY: help setup test unit sanity ansible-units lint integration molecule release collection docs bench-ci bench demo lab-up lab-down clean
 
 help:
 	@echo "make demo   - set up, start the lab, run the demo, print the report, stop the lab"
