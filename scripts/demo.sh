@@ -20,8 +20,9 @@ BYOC_STORE_PASSPHRASE="demo-$("$bin/python" -c 'import secrets; print(secrets.to
 export BYOC_STORE_PASSPHRASE
 
 echo "==> starting the lab in $lab_dir: BIND9 (lab.test zone), Pebble 2.10, the Genesys Cloud org with two Edges,"
-echo "    an AudioCodes HA pair + a standalone unit, a Ribbon SBC Core HA pair and a Ribbon SBC Edge"
-"$bin/python" tests/lab/lab.py up --dir "$lab_dir" bind pebble genesys audiocodes ribbon_core ribbon_edge
+echo "    an AudioCodes HA pair + a standalone unit, a Ribbon SBC Core HA pair and a Ribbon SBC Edge; every SBC starts"
+echo "    with an EXPIRED SIP-TLS certificate, as a fleet that nobody rotated in time"
+"$bin/python" tests/lab/lab.py up --expired --dir "$lab_dir" bind pebble genesys audiocodes ribbon_core ribbon_edge
 trap '"$bin/python" tests/lab/lab.py down --dir "$lab_dir"' EXIT
 # A new lab has a new ACME CA: start with an empty store and no old report.
 rm -rf "$lab_dir/store" "$BYOC_REPORT_DIR"
@@ -29,11 +30,17 @@ rm -rf "$lab_dir/store" "$BYOC_REPORT_DIR"
 echo "==> pointing the org's trunks at every SBC by its SIP-TLS name (lab set-up, test-only control API)"
 "$bin/ansible-playbook" -i inventory.example/lab playbooks/demo_lab.yml
 
+echo "==> before: what the Edges see (scripts/demo_observe.py, independent of the playbooks)"
+"$bin/python" scripts/demo_observe.py "$BYOC_LAB_JSON" before
+
 echo "==> the plan (--check --diff: nothing is written)"
 "$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml --check --diff | grep -E '"msg": ".*/.* \(' || true
 
 echo "==> rotating the fleet: canary first, then the rest (playbooks/rotate.yml)"
 "$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml
+
+echo "==> after: what the Edges see (new chain by name, trusting only the ACME root; trunks as Genesys computes them)"
+"$bin/python" scripts/demo_observe.py "$BYOC_LAB_JSON" after
 
 echo "==> a second run changes nothing and orders nothing (its report goes to $BYOC_REPORT_DIR/second-run)"
 BYOC_REPORT_DIR="$BYOC_REPORT_DIR/second-run" "$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml | sed -n '/fleet report/,/^$/p;/PLAY RECAP/,$p'

@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", default=os.environ.get("BYOC_LAB_DIR", str(REPO / ".lab")))
     parser.add_argument("--fleet", type=int, metavar="N", help="the fleet lab: N certificate groups")
     parser.add_argument("--fleet-valid", action="store_true", help="fleet devices start with valid certificates")
+    parser.add_argument("--expired", action="store_true",
+                        help="the SBCs' SIP-TLS endpoints start with expired certificates (make demo)")
     args = parser.parse_intermixed_args(argv)
     directory = Path(args.dir)
 
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
             if old.down():
                 print(f"lab: stopped a previous lab in {directory}")
         started = time.monotonic()
-        lab = Lab(directory)
+        lab = Lab(directory, expired_sip=args.expired)
         try:
             if args.fleet:
                 from byoclab.components.fleet import fleet_parts

@@ -91,8 +91,9 @@ class LabCA:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         self.cert_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, stem: str, names: list[str]) -> tuple[Path, Path]:
-        """Issue a server certificate for DNS names and IP addresses; return (cert_file, key_file)."""
+    def issue(self, stem: str, names: list[str], *, expired: bool = False) -> tuple[Path, Path]:
+        """Issue a server certificate for DNS names and IP addresses; return (cert_file, key_file). With ``expired``
+        it ended a day ago (a device that nobody rotated in time)."""
         import ipaddress
 
         key = ec.generate_private_key(ec.SECP256R1())
@@ -108,8 +109,8 @@ class LabCA:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(self.cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=7))
+            .not_valid_before(now - datetime.timedelta(days=91) if expired else now - datetime.timedelta(minutes=5))
+            .not_valid_after(now - datetime.timedelta(days=1) if expired else now + datetime.timedelta(days=7))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -131,8 +132,11 @@ def _write_private(path: Path, data: bytes) -> None:
 class Lab:
     """One running lab, described by ``<dir>/lab.json``."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, *, expired_sip: bool = False):
         self.dir = Path(directory).resolve()
+        # The SBCs' SIP-TLS endpoints start with EXPIRED certificates from the lab CA (make demo: rotate a fleet
+        # that nobody rotated in time). Management certificates stay valid.
+        self.expired_sip = expired_sip
         self.json_file = self.dir / "lab.json"
         self.processes: list[dict] = []
         self.components: dict[str, dict] = {}

@@ -85,6 +85,10 @@ class AudioCodes:
             config = {"name": dev_name, "ha": ha, "port": port, "sip_port": sip_port, "serial": serial,
                       "mutual_auth": dev_name in MUTUAL_AUTH, "users": users, "default_cert_file": str(cert_file),
                       "default_key_file": str(key_file)}
+            if lab.expired_sip:
+                # an operator's context (the emulator's sip_seed) serving an expired lab-CA certificate by name
+                sip_cert, sip_key = lab.ca.issue(f"audiocodes-{dev_name}-sip", [SIP_NAMES[dev_name]], expired=True)
+                config["sip_seed"] = {"cert_file": str(sip_cert), "key_file": str(sip_key)}
             config_file = work / f"{dev_name}.json"
             _private(config_file, json.dumps(config, indent=2).encode())
             proc = lab.spawn(f"audiocodes-{dev_name}", [sys.executable, "-m", "emulators.audiocodes",

@@ -52,7 +52,7 @@ class RibbonCore:
         work = lab.workdir("ribbon_core")
         api_port, sip_port = free_port(), free_port()
         mgmt_cert, mgmt_key = lab.ca.issue("ribbon-core-mgmt", [LOOPBACK, "localhost"])
-        sip_cert, sip_key = lab.ca.issue("ribbon-core-sip", [SERVER_NAME, LOOPBACK])
+        sip_cert, sip_key = lab.ca.issue("ribbon-core-sip", [SERVER_NAME, LOOPBACK], expired=lab.expired_sip)
         nodes = []
         for name in ("a", "b"):
             node_dir = work / f"node-{name}"

@@ -46,7 +46,7 @@ class RibbonEdge:
         work = lab.workdir("ribbon_edge")
         api_port, sip_port = free_port(), free_port()
         mgmt_cert, mgmt_key = lab.ca.issue("ribbon-edge-mgmt", [LOOPBACK, "localhost"])
-        sip_cert, sip_key = lab.ca.issue("ribbon-edge-sip", [SERVER_NAME, LOOPBACK])
+        sip_cert, sip_key = lab.ca.issue("ribbon-edge-sip", [SERVER_NAME, LOOPBACK], expired=lab.expired_sip)
         cfg = {
             "host": LOOPBACK, "api_port": api_port, "sip_port": sip_port,
             "tls_cert": str(mgmt_cert), "tls_key": str(mgmt_key),
