@@ -96,8 +96,8 @@ def test_ribbon_plan_prune_keeps_current_previous_and_waits():
 def test_ribbon_plan_prune_after_a_rollback_and_with_a_client_certificate():
     names = ["b-20270401-aaaaaaaa", "b-20270301-bbbbbbbb", "b-20270201-cccccccc"]
     # rolled back: the profile serves the older object; the newer one is a roll-forward target
-    verdicts, _where = core.plan_prune(objs(*names), [{"name": "p", "serverCertName": names[1]}], "p", "b", 0, 0, NOW,
-                                  lambda o: NOW - 90 * DAY)
+    profiles = [{"name": "p", "serverCertName": names[1]}]
+    verdicts, _where = core.plan_prune(objs(*names), profiles, "p", "b", 0, 0, NOW, lambda o: NOW - 90 * DAY)
     # ... and the object older than the bound one is what a further rollback goes back to
     assert [x["verdict"] for x in verdicts] == ["kept", "in use", "in use"]
     # an object another profile presents as its client certificate is in use
