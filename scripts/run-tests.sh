@@ -39,20 +39,22 @@ layer_unit() {
     --rootdir "$repo" -c /dev/null tests/unit
 }
 
+# Each layer runs inside `if`, where bash ignores `set -e`: every command whose failure matters ends in
+# `|| return 1`, or the layer's status would be that of its last command only.
 layer_sanity() {
-  sync_tree
+  sync_tree || return 1
   (cd "$at_tree" && HOME="$BYOC_TEST_HOME" "$bin/ansible-test" sanity --local --python 3.11 --color no \
      --skip-test shellcheck)
 }
 
 layer_ansible_units() {
-  sync_tree
+  sync_tree || return 1
   (cd "$at_tree" && HOME="$BYOC_TEST_HOME" "$bin/ansible-test" units --local --python 3.11 --color no)
 }
 
 layer_lint() {
-  HOME="$BYOC_TEST_HOME" "$bin/ansible-lint" --offline -q
-  "$bin/antsibull-changelog" lint
+  HOME="$BYOC_TEST_HOME" "$bin/ansible-lint" --offline -q || return 1
+  "$bin/antsibull-changelog" lint || return 1
   # Every module's documentation must render (what a user sees with ansible-doc).
   for mod in plugins/modules/*.py; do
     name=$(basename "$mod" .py)
@@ -80,6 +82,7 @@ layer_molecule() {
     echo "no molecule scenarios"
     return 0
   fi
+  local failed=()
   for scenario in extensions/molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$scenario")")
     # Molecule keeps per-scenario state between runs ("instances already prepared" would skip prepare, which
@@ -87,9 +90,14 @@ layer_molecule() {
     for stale in "$BYOC_TEST_HOME"/.ansible/tmp/molecule.*."$name"/lab; do
       [ -f "$stale/lab.json" ] && "$bin/python" tests/lab/lab.py down --dir "$stale" >/dev/null
     done
-    HOME="$BYOC_TEST_HOME" "$bin/molecule" reset -s "$name" >/dev/null 2>&1
-    (HOME="$BYOC_TEST_HOME" NO_COLOR=1 ANSIBLE_NOCOLOR=1 "$bin/molecule" test -s "$name")
+    HOME="$BYOC_TEST_HOME" "$bin/molecule" reset -s "$name" >/dev/null 2>&1 || true
+    (HOME="$BYOC_TEST_HOME" NO_COLOR=1 ANSIBLE_NOCOLOR=1 "$bin/molecule" test -s "$name") || failed+=("$name")
   done
+  # every scenario runs; any failure fails the layer (before, only the last scenario's status counted)
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "molecule: failed scenarios: ${failed[*]}"
+    return 1
+  fi
 }
 
 layer_release() {
