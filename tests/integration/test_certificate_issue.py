@@ -321,9 +321,10 @@ def test_lock_held_by_another_run_stops_the_order(lab, run_module, tmp_path):
                                             "lock_owner": "other-awx-job-42"})
     assert held["changed"]
     count = role.order_count()
-    proc = role.run()
+    # the role waits for the group's lease (another run or AWX job slice may be ordering), with progress, then stops
+    proc = role.run(certificate_issue_lease_wait=4, certificate_issue_lease_poll=1)
     assert proc.returncode != 0
-    assert "locked by another run (owner other-awx-job-42" in proc.stdout
+    assert "is held by other-awx-job-42" in proc.stdout and "waited" in proc.stdout, proc.stdout[-3000:]
     assert role.order_count() == count
 
 
