@@ -186,7 +186,8 @@ def test_bad_group_fails_naming_the_field(tmp_path):
 
 # -- playbooks/report.yml on the lab fleet: reads and prints only --------------------------------------------------
 # the rotation's private lab (the fleet fixture) and its observers
-from test_rotate import GROUPS, Fleet, fleet, get  # noqa: E402,F401  pylint: disable=unused-import
+# (test_rotate's GROUPS are group names: imported under another name, so this module's GROUPS stay report items)
+from test_rotate import GROUPS as LAB_GROUPS, Fleet, fleet, get  # noqa: E402,F401  pylint: disable=unused-import
 
 
 def prom_values(text: str, name: str) -> list[str]:
@@ -203,7 +204,7 @@ def test_report_playbook_reads_only_and_keeps_the_rotation_success_times(fleet: 
     state = get(f"{fleet.c['genesys']['control_url']}/state", fleet.ca_file)
     org = {fp for c in state["certificate_authorities"] if c["type"] == "REMOTE" for fp in c["fingerprints"]}
     assert recorded and set(recorded) <= org, (recorded, org)
-    assert {g for r in recorded.values() for g in r["groups"]} == set(GROUPS)
+    assert {g for r in recorded.values() for g in r["groups"]} == set(LAB_GROUPS)
     prom_file = fleet.report_dir / "byoc_certificates.prom"
     after_rotation = prom_file.read_text()
     digest = fleet.store_digest()
@@ -220,7 +221,7 @@ def test_report_playbook_reads_only_and_keeps_the_rotation_success_times(fleet: 
     assert not [r for r in fleet.genesys_requests()[genesys:] if r["method"] != "GET" and r["path"] != "/oauth/token"]
     assert fleet.store_digest() == digest
     report = fleet.report()
-    assert sorted(g["group"] for g in report["groups"]) == sorted(GROUPS)
+    assert sorted(g["group"] for g in report["groups"]) == sorted(LAB_GROUPS)
     assert all(g["status"] == "unchanged" for g in report["groups"]), report
     # the textfile: the same expiries, and the rotation's success times kept (a report run is not a rotation)
     after_report = prom_file.read_text()
