@@ -12,19 +12,18 @@ is the ``ansible-playbook`` process that runs the task (this plugin runs in a wo
 of one run, on every host, acts for the same holder.
 
 Errors follow the module rules: bad input names the field; anything unexpected is reported by type and place only
-(``_runner.failure_of``); the S3 keys and the passphrase are never in the result or a message.
+(``plugin_utils/_action.run_action``); the S3 keys and the passphrase are never in the result or a message.
 """
 
 from __future__ import annotations
 
 import os
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
 from ansible_collections.byoc.certificates.plugins.module_utils._store import lease as _lease
+from ansible_collections.byoc.certificates.plugins.plugin_utils._action import run_action
 
 display = Display()
 
@@ -36,28 +35,15 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=_lease.argument_spec())
-        except AnsibleActionFail as exc:
-            # ansible-core's messages name the option and its type, never the value of a no_log option.
-            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
-            return result
         host = (task_vars or {}).get("inventory_hostname", "")
 
         def progress(line: str) -> None:
             display.display(f"certificate_store_lease [{host}]: {line}")
 
-        failure = None
-        try:
+        def work(args):
             out = _lease.run_task(args, check_mode=bool(self._task.check_mode), progress=progress,
                                   holder_pid=os.getppid())
             warning = out.pop("warning", None)
-            if warning:
-                result.setdefault("warnings", []).append(warning)
-            result.update(out)
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = failure_of(exc, "certificate_store_lease")
-        if failure is not None:
-            result.update(failure)
-            result["failed"] = True
-        return result
+            return dict(out, warnings=[warning] if warning else [])
+
+        return run_action(self, result, "certificate_store_lease", _lease.argument_spec(), work)

@@ -12,16 +12,15 @@ The module of the same name documents it and runs the same code when the action 
 
 Errors follow the module rules: bad input names the field; a device that cannot be read is a per-host entry of
 ``failed_hosts`` (not a failure of the batch); anything unexpected is reported by type and place only
-(``_runner.failure_of``), never by its text, which could quote a password.
+(``plugin_utils/_action.run_action``), never by its text, which could quote a password.
 """
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _fleet_plan
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
+from ansible_collections.byoc.certificates.plugins.plugin_utils._action import run_action
 
 
 class ActionModule(ActionBase):
@@ -31,22 +30,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=_fleet_plan.ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            # ansible-core's messages name the option and its type, never the value of a no_log option.
-            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
-            return result
-        warnings: list[str] = []
-        failure = None
-        try:
-            result.update(_fleet_plan.run(args, check_mode=bool(self._play_context.check_mode),
-                                          warn=warnings.append))
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = failure_of(exc, "fleet_plan")
-        if failure is not None:
-            result.update(failure)
-            result["failed"] = True
-        if warnings:
-            result["warnings"] = warnings
-        return result
+
+        def work(args):
+            warnings: list[str] = []
+            out = _fleet_plan.run(args, check_mode=bool(self._play_context.check_mode), warn=warnings.append)
+            return dict(out, warnings=warnings)
+
+        return run_action(self, result, "fleet_plan", _fleet_plan.ARGUMENT_SPEC, work)

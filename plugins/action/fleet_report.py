@@ -16,13 +16,12 @@ is a secret (a healthchecks.io ping URL's path is its key): it is never printed,
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _fleet_report
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
+from ansible_collections.byoc.certificates.plugins.plugin_utils._action import run_action
 
 display = Display()
 
@@ -34,24 +33,11 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=_fleet_report.ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
-            return result
-        failure = None
-        try:
+
+        def work(args):
             report = _fleet_report.run(args, check_mode=bool(self._task.check_mode), opener=open_url)
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = failure_of(exc, "fleet_report")
-        if failure is not None:
-            result.update(failure)
-            result["failed"] = True
-            return result
-        if args.get("print_table", True):
-            display.display("\n".join(["", "byoc.certificates fleet report", *report["table"], ""]))
-        warnings = report.pop("warnings")
-        result.update(report)
-        if warnings:
-            result["warnings"] = warnings
-        return result
+            if args.get("print_table", True):
+                display.display("\n".join(["", "byoc.certificates fleet report", *report["table"], ""]))
+            return report
+
+        return run_action(self, result, "fleet_report", _fleet_report.ARGUMENT_SPEC, work)

@@ -12,17 +12,16 @@ same name has the documentation and the same code path (``module_utils/_tls_prob
 bypassed.
 
 Errors follow the module's rules (DEVELOPING.md): bad input is reported with the field and the gate's words; an
-unexpected exception is reported by its type and place only (``_runner.where``), never by its text, which could
+unexpected exception is reported by its type and place only (``plugin_utils/_action.run_action``), never by its text, which could
 quote the client key.
 """
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _tls_probe
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
+from ansible_collections.byoc.certificates.plugins.plugin_utils._action import run_action
 
 
 class ActionModule(ActionBase):
@@ -32,19 +31,5 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        try:
-            _validation, args = self.validate_argument_spec(
-                argument_spec=_tls_probe.ARGUMENT_SPEC, required_together=_tls_probe.REQUIRED_TOGETHER)
-        except AnsibleActionFail as exc:
-            # ansible-core's messages name the option and its type, never the value of a no_log option.
-            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
-            return result
-        failure = None
-        try:
-            result.update(_tls_probe.run(args))
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = failure_of(exc, "tls_endpoint_info")
-        if failure is not None:
-            result.update(failure)
-            result["failed"] = True
-        return result
+        return run_action(self, result, "tls_endpoint_info", _tls_probe.ARGUMENT_SPEC, _tls_probe.run,
+                          required_together=_tls_probe.REQUIRED_TOGETHER)
