@@ -9,6 +9,7 @@ that saves the newNonce round trip).
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -237,3 +238,181 @@ def test_other_servers_issue(lab, dnsw, part_name):
     names = [dnsw.name(part_name.replace(".", ""))]
     res = issue(c, dnsw, names)
     verify_chain(res["download"]["fullchain"], part["roots"], names)
+
+
+# -- what Pebble cannot do: rate limits, 503, refused nonces on demand, dropped connections -------------------------
+# A scripted stub ACME server over real HTTP on loopback (the client under test is not touched): each path answers
+# from a queue of (status, headers, body) and then with its default; every request is recorded.
+class StubAcme:
+    def __init__(self) -> None:
+        import http.server
+
+        self.script: dict[str, list] = {}
+        self.seen: list[tuple[str, str, str | None]] = []
+        self.counter = 0
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                nonce = None
+                if body:
+                    nonce = json.loads(dec(json.loads(body)["protected"])).get("nonce")
+                stub.seen.append((self.command, self.path, nonce))
+                queue = stub.script.get(self.path) or []
+                status, headers, payload = queue.pop(0) if queue else stub.default(self.path)
+                stub.counter += 1
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Replay-Nonce", f"nonce-{stub.counter}")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_HEAD = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def default(self, path: str):
+        u = self.url
+        if path == "/dir":
+            return 200, {}, {"newNonce": f"{u}/nonce", "newAccount": f"{u}/acct", "newOrder": f"{u}/order"}
+        if path == "/acct":
+            return 200, {"Location": f"{u}/acct/1"}, {"status": "valid"}
+        if path == "/order":
+            return 201, {"Location": f"{u}/order/1"}, {"status": "pending", "authorizations": [f"{u}/authz/1"]}
+        if path == "/authz/1":
+            return 200, {}, {"status": "valid", "identifier": {"type": "dns", "value": "a.example.test"}}
+        return 200, {}, {}
+
+    def problem(self, status: int, kind: str, detail: str, **headers):
+        return status, dict(headers, **{"Content-Type": "application/problem+json"}), \
+            {"type": f"urn:ietf:params:acme:error:{kind}", "detail": detail}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dec(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.fixture()
+def stub():
+    s = StubAcme()
+    yield s
+    s.close()
+
+
+def stub_client(stub: StubAcme, **kw) -> tuple[AcmeClient, list, list]:
+    said, slept = [], []
+    c = AcmeClient(f"{stub.url}/dir", key_pem(), progress=said.append, sleep=slept.append, **kw)
+    c.account()
+    return c, said, slept
+
+
+def test_rate_limit_with_short_retry_after_is_waited_and_retried(stub):
+    c, said, slept = stub_client(stub)
+    stub.script["/order"] = [stub.problem(429, "rateLimited", "slow down", **{"Retry-After": "2"})]
+    before = c.request_count
+    assert c.new_order(["a.example.test"])["url"] == f"{stub.url}/order/1"
+    assert c.request_count - before == 2 and slept == [2.0]
+    assert said == ["ACME newOrder: rate limited, waiting 2 s as Retry-After says (attempt 1 of 4)"]
+
+
+def test_rate_limit_with_long_retry_after_raises_at_once_with_retry_after(stub):
+    c, said, slept = stub_client(stub)
+    stub.script["/order"] = [stub.problem(429, "rateLimited", "too many certificates", **{"Retry-After": "3600"})]
+    before = c.request_count
+    with pytest.raises(AcmeProblem) as err:
+        c.new_order(["a.example.test"])
+    assert c.request_count - before == 1 and slept == [] and said == []
+    assert err.value.kind == "rateLimited" and err.value.retry_after == 3600.0 and err.value.status == 429
+    assert "too many certificates" in str(err.value) and "3600 s" in str(err.value)
+
+
+def test_503_without_problem_document_is_retried_then_raised(stub):
+    c, said, slept = stub_client(stub, retries=2)
+    stub.script["/order"] = [(503, {"Retry-After": "1"}, b"busy")] * 5
+    before = c.request_count
+    with pytest.raises(AcmeProblem) as err:
+        c.new_order(["a.example.test"])
+    assert c.request_count - before == 3 and slept == [1.0, 1.0]
+    assert err.value.kind == "http" and err.value.status == 503 and err.value.retry_after == 1.0
+    assert said[0] == "ACME newOrder: server unavailable (503), waiting 1 s as Retry-After says (attempt 1 of 2)"
+    stub.script["/order"] = [(503, {}, b"busy")]  # no Retry-After: raised at once
+    with pytest.raises(AcmeProblem) as err:
+        c.new_order(["a.example.test"])
+    assert err.value.retry_after is None and len(slept) == 2
+
+
+def test_bad_nonce_is_retried_with_the_fresh_nonce_then_raised(stub):
+    c, said, slept = stub_client(stub, bad_nonce_retries=3)
+    stub.script["/order"] = [stub.problem(400, "badNonce", "stale")]
+    c.new_order(["a.example.test"])
+    orders = [s for s in stub.seen if s[1] == "/order"]
+    assert len(orders) == 2 and orders[0][2] != orders[1][2]  # the second attempt used the error's nonce
+    stub.script["/order"] = [stub.problem(400, "badNonce", "stale")] * 10
+    before = c.request_count
+    with pytest.raises(AcmeProblem) as err:
+        c.new_order(["a.example.test"])
+    assert c.request_count - before == 4 and err.value.kind == "badNonce" and slept == []
+
+
+def test_other_problems_raise_at_once_and_are_scrubbed(stub):
+    c, said, slept = stub_client(stub)
+    eab = {"kid": "k1", "hmac_key": "c2VjcmV0LWhtYWMta2V5LXZhbHVl", "alg": "HS256"}
+    stub.script["/acct"] = [stub.problem(400, "accountDoesNotExist", "none"),
+                            stub.problem(400, "malformed", f"bad binding {eab['hmac_key']}")]
+    with pytest.raises(AcmeProblem) as err:
+        c.account(eab=eab)
+    assert eab["hmac_key"] not in str(err.value) and eab["hmac_key"] not in err.value.detail
+    assert err.value.kind == "malformed" and slept == []
+
+
+def test_dropped_connections_are_retried_briefly_then_reported(stub):
+    c, said, slept = stub_client(stub, retries=3)
+    stub.close()
+    before = c.request_count
+    with pytest.raises(AcmeProblem) as err:
+        c.new_order(["a.example.test"])
+    assert c.request_count - before == 4 and slept == [1.0, 2.0, 4.0]
+    assert err.value.kind == "connection" and stub.url in str(err.value)
+    stub.server = type("Closed", (), {"shutdown": lambda self: None, "server_close": lambda self: None})()
+
+
+def test_polling_honours_retry_after_and_reports_progress_every_10_s(stub):
+    c, said, slept = stub_client(stub)
+    pending = (200, {"Retry-After": "3"}, {"status": "pending", "identifier": {"type": "dns", "value": "a.example.test"}})
+    stub.script["/authz/1"] = [pending] * 10
+    assert c.wait_authorization(f"{stub.url}/authz/1", timeout=120)["status"] == "valid"
+    assert slept == [3.0] * 10
+    # polled at 0, 3, ... 27 s of waiting: reported at 12 s and 24 s, with what is waited on and the last status
+    assert len(said) == 2 and all("a.example.test" in m and "status pending" in m for m in said), said
+    assert "12 s so far" in said[0] and "24 s so far" in said[1]
+    stub.script["/authz/1"] = [pending] * 100
+    with pytest.raises(AcmeProblem) as err:
+        c.wait_authorization(f"{stub.url}/authz/1", timeout=10)
+    assert err.value.kind == "timeout" and "pending" in str(err.value) and "a.example.test" in str(err.value)
+
+
+def test_no_process_wide_urllib_opener(stub):
+    import urllib.request
+
+    before = getattr(urllib.request, "_opener", None)
+    c, said, slept = stub_client(stub)
+    c.new_order(["a.example.test"])
+    assert getattr(urllib.request, "_opener", None) is before

@@ -236,11 +236,14 @@ class AcmeClient:
         return a 2xx/3xx answer or raise AcmeProblem."""
         bad_nonces = 0
         attempt = 0
+        nonce: str | None = None
         while True:
             headers = {"Accept": accept} if accept else {}
             data = None
             if signed:
-                nonce = self._nonce()
+                # a nonce is kept across a connection failure (the server never answered; if it did see the nonce,
+                # the retry gets badNonce, which is retried): no newNonce round trip into a server that is down
+                nonce = nonce or self._nonce()
                 kid = None if use_jwk else self._kid
                 if not use_jwk and not kid:
                     raise AcmeProblem(what, url, kind="accountDoesNotExist",
@@ -259,6 +262,7 @@ class AcmeClient:
                     self._sleep(delay)
                     continue
                 raise AcmeProblem(what, url, kind=exc.kind, detail=exc.reason) from None
+            nonce = None
             self._keep_nonce(resp)
             if resp.status < 400:
                 return resp
@@ -392,17 +396,20 @@ class AcmeClient:
             doc = resp.json(what)
             if done(doc):
                 return doc
+            if not name:
+                idents = [doc.get("identifier")] if isinstance(doc.get("identifier"), dict) else doc.get("identifiers")
+                name = ", ".join(str(i.get("value")) for i in idents or [] if isinstance(i, dict))
             elapsed = max(time.monotonic() - start, slept)
             if elapsed >= timeout:
-                raise AcmeProblem(what, url, kind="timeout", identifier=name or None,
-                                  detail=f"{name or what} still {doc.get('status')} after {elapsed:.0f} s")
+                raise AcmeProblem(f"{what} of {name}" if name else what, url, kind="timeout", identifier=name or None,
+                                  detail=f"still {doc.get('status')} after {elapsed:.0f} s")
             delay = jws.parse_retry_after(resp.headers.get("retry-after"))
             delay = 1.0 if delay is None else min(max(delay, 0.2), self.max_retry_after)
             delay = min(delay, max(timeout - elapsed, 0.2))
             if elapsed - last_report >= PROGRESS_EVERY:
                 last_report = elapsed
-                self._say(f"ACME: waiting for the {what} of {name or url}: {elapsed:.0f} s so far, status"
-                          f" {doc.get('status')}")
+                self._say(f"ACME: waiting for the {what} of {name or url} ({safe_url(url)}): {elapsed:.0f} s so far,"
+                          f" status {doc.get('status')}")
             self._sleep(delay)
             slept += delay
 
