@@ -3,6 +3,8 @@
     python tests/lab/lab.py up   [--dir DIR] [PART ...]   start the parts (default: all) on free loopback ports; write DIR/lab.json
     lab.py up --fleet N [--fleet-valid] [--dir DIR]   bind, pebble, genesys and N certificate groups (components/fleet.py;
                                          expired certificates at start unless --fleet-valid); inventory in DIR/fleet/inventory
+    lab.py up --lag-secondary SECONDS [...]  also with --fleet: BIND's secondary serves lab.test (and the corp.test
+                                         zones) SECONDS late, and Pebble validates DNS-01 there (components/bind.py)
     lab.py down [--dir DIR]              stop every process recorded in DIR/lab.json, by PID
     lab.py show [--dir DIR]              print DIR/lab.json
 
@@ -33,6 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fleet-valid", action="store_true", help="fleet devices start with valid certificates")
     parser.add_argument("--expired", action="store_true",
                         help="the SBCs' SIP-TLS endpoints start with expired certificates (make demo)")
+    parser.add_argument("--lag-secondary", type=float, metavar="SECONDS",
+                        help="a secondary that lags SECONDS behind the primary for lab.test; ACME validates there")
     args = parser.parse_intermixed_args(argv)
     directory = Path(args.dir)
 
@@ -46,9 +50,17 @@ def main(argv=None) -> int:
         try:
             if args.fleet:
                 from byoclab.components.fleet import fleet_parts
-                desc = lab.up(fleet_parts(args.fleet, expired=not args.fleet_valid, extra=args.parts))
+                parts = fleet_parts(args.fleet, expired=not args.fleet_valid, extra=args.parts, lag=args.lag_secondary)
             else:
-                desc = lab.up(select(args.parts))
+                parts = select(args.parts)
+            if args.lag_secondary is not None:
+                if args.lag_secondary < 0:
+                    raise LabError("--lag-secondary must be 0 or more seconds")
+                binds = [p for p in parts if p.name == "bind"]
+                if not binds:
+                    raise LabError("--lag-secondary needs the bind part")
+                binds[0].lag = args.lag_secondary
+            desc = lab.up(parts)
         except LabError as exc:
             print(f"lab: failed to start: {exc}", file=sys.stderr)
             return 1

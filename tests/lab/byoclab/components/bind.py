@@ -14,17 +14,30 @@ Zones on the primary:
   ``sip_tls``). The emulated Genesys Edges resolve trunk proxy names through this server, never /etc/hosts.
 
 There is no key other than ``acme-key`` on either server (a test signing with ``wrong-key`` gets BADKEY).
+
+Lagging mode (opt-in: ``Bind(lag=SECONDS)``, ``lab.py up --lag-secondary SECONDS``, also with ``--fleet N``): the
+secondary also carries ``lab.test``, ``corp.test`` and ``acme-dns.corp.test``, and serves each of them exactly as the
+primary served it ``lag`` seconds earlier. The primary NOTIFYs ``byoclab.delayed_primary`` (a process of this part)
+after each change; that process snapshots the zone at once (AXFR) and hands the snapshot to the secondary ``lag``
+seconds later (its NOTIFY, then the secondary's own SOA query and AXFR). The Pebble parts then validate DNS-01 at the
+SECONDARY (``validation_server`` in lab.json), as a CA may ask any authoritative server, so a client that answers the
+challenge before the record reached every server fails as it would in reality. ``lab_zone_nameservers`` lists
+both servers (host:port) so a client that waits for every authoritative server (dns01_record ``nameservers``)
+waits for the lagging one. ``example.test`` keeps its NOTIFY-only secondary. Without ``lag`` nothing of this
+exists and ``lab_zone_nameservers`` lists the primary only.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-from ..core import LOOPBACK, LabError, free_port, tail
+from ..core import LOOPBACK, REPO, LabError, free_port, tail
 
 TSIG_NAME = "acme-key"
 TSIG_ALGORITHM = "hmac-sha256"
@@ -116,9 +129,23 @@ controls {{ }};
 """
 
 
+# Zones the lagging secondary carries (lagging mode only): every zone a DNS-01 challenge of the lab is written to.
+LAGGED_ZONES = (LAB_ZONE, DELEGATING_ZONE, CHALLENGE_ZONE)
+
+
+def _lagged_primary_zone(zone: str, relay_port: int) -> str:
+    # notify explicit: only the delayed primary is told (never the NS names on port 53); notify-delay 0: at once.
+    return (f"  notify explicit;\n  also-notify {{ 127.0.0.1 port {relay_port}; }};\n  notify-delay 0;\n"
+            if zone in LAGGED_ZONES else "  notify no;\n")
+
+
 class Bind:
     name = "bind"
     requires: tuple = ()
+
+    def __init__(self, lag: float | None = None):
+        # Seconds by which the secondary lags for LAGGED_ZONES (None: the default lab, no lag mode).
+        self.lag = lag
 
     def start(self, lab) -> dict:
         root = lab.workdir("bind")
@@ -130,6 +157,14 @@ class Bind:
         prim_port, sec_port = free_port(udp_too=True), free_port(udp_too=True)
         while sec_port == prim_port:
             sec_port = free_port(udp_too=True)
+        relay_port = None
+        if self.lag is not None:
+            relay_port = free_port(udp_too=True)
+            while relay_port in (prim_port, sec_port):
+                relay_port = free_port(udp_too=True)
+
+        def _pz(zone: str) -> str:
+            return "  notify no;\n" if relay_port is None else _lagged_primary_zone(zone, relay_port)
 
         secret = base64.b64encode(secrets.token_bytes(32)).decode()
         key_text = f'key "{TSIG_NAME}" {{\n\talgorithm {TSIG_ALGORITHM};\n\tsecret "{secret}";\n}};\n'
@@ -145,7 +180,8 @@ class Bind:
         (prim_dir / "acme-dns.corp.test.db").write_text(_challenge_zone(serial))
         (prim_dir / "lab.test.db").write_text(_lab_zone(serial))
 
-        # Primary: never notifies (options notify no), allows transfers from loopback (the secondary and tests).
+        # Primary: never notifies (options notify no), allows transfers from loopback (the secondary and tests). In
+        # lagging mode it NOTIFYs the delayed primary for LAGGED_ZONES.
         (prim_dir / "named.conf").write_text(_options(prim_dir, prim_port) + f"""include "{key_file}";
 zone "{DIRECT_ZONE}" {{
   type primary;
@@ -157,21 +193,18 @@ zone "{DIRECT_ZONE}" {{
 zone "{DELEGATING_ZONE}" {{
   type primary;
   file "{prim_dir}/corp.test.db";
-  notify no;
-  allow-transfer {{ 127.0.0.1; }};
+{_pz(DELEGATING_ZONE)}  allow-transfer {{ 127.0.0.1; }};
 }};
 zone "{CHALLENGE_ZONE}" {{
   type primary;
   file "{prim_dir}/acme-dns.corp.test.db";
-  notify no;
-  allow-transfer {{ 127.0.0.1; }};
+{_pz(CHALLENGE_ZONE)}  allow-transfer {{ 127.0.0.1; }};
   update-policy {{ grant {TSIG_NAME} zonesub ANY; }};
 }};
 zone "{LAB_ZONE}" {{
   type primary;
   file "{prim_dir}/lab.test.db";
-  notify no;
-  allow-transfer {{ 127.0.0.1; }};
+{_pz(LAB_ZONE)}  allow-transfer {{ 127.0.0.1; }};
   update-policy {{ grant {TSIG_NAME} zonesub ANY; }};
 }};
 """)
@@ -183,7 +216,15 @@ zone "{LAB_ZONE}" {{
   allow-notify {{ 127.0.0.1; }};
   notify no;
 }};
-""")
+""" + "".join(f"""zone "{zone}" {{
+  type secondary;
+  file "{sec_dir}/{zone}.db";
+  primaries {{ 127.0.0.1 port {relay_port}; }};
+  allow-notify {{ 127.0.0.1; }};
+  request-ixfr no;
+  notify no;
+}};
+""" for zone in (LAGGED_ZONES if relay_port is not None else ())))
         # -z also loads the primary's zone files; the secondary has none until its first transfer.
         for conf, flags in ((prim_dir / "named.conf", ["-z"]), (sec_dir / "named.conf", [])):
             check = subprocess.run(["named-checkconf", *flags, str(conf)], capture_output=True, text=True,
@@ -199,13 +240,17 @@ zone "{LAB_ZONE}" {{
         lab.wait_ready("bind-primary", prim, lambda: _bind_error(lab, "bind-primary", marks["bind-primary"]) or all(
             _serial(prim_port, z) == serial for z in (DIRECT_ZONE, DELEGATING_ZONE, CHALLENGE_ZONE, LAB_ZONE)), timeout=20)
         _check_bind_errors(lab, "bind-primary", marks["bind-primary"])
+        lag_desc = None
+        if relay_port is not None:
+            lag_desc = self._start_relay(lab, root, prim_port, sec_port, relay_port, serial)
         sec = lab.spawn("bind-secondary", [named, "-g", "-4", "-n", "1", "-c", str(sec_dir / "named.conf")])
         # Ready once the initial transfer is done: the secondary answers the SOA with the primary's serial.
         lab.wait_ready("bind-secondary", sec, lambda: _bind_error(lab, "bind-secondary", marks["bind-secondary"])
-                       or _serial(sec_port, DIRECT_ZONE) == serial, timeout=20)
+                       or all(_serial(sec_port, z) == serial
+                              for z in (DIRECT_ZONE, *(LAGGED_ZONES if lag_desc else ()))), timeout=20)
         _check_bind_errors(lab, "bind-secondary", marks["bind-secondary"])
 
-        return {
+        desc = {
             "summary": (f"BIND 9 primary 127.0.0.1:{prim_port} (example.test, corp.test, acme-dns.corp.test, lab.test; "
                         f"TSIG {TSIG_NAME}), lagging secondary 127.0.0.1:{sec_port} (example.test, NOTIFY only)"),
             "primary": {"host": LOOPBACK, "port": prim_port},
@@ -215,8 +260,33 @@ zone "{LAB_ZONE}" {{
                       "lab": LAB_ZONE},
             "sip_names": dict(SIP_NAMES),
             "nameservers": {DIRECT_ZONE: [f"ns1.{DIRECT_ZONE}", f"ns2.{DIRECT_ZONE}"]},
+            # Every authoritative server of lab.test as host:port, for clients that wait for all of them.
+            "lab_zone_nameservers": [f"{LOOPBACK}:{prim_port}"] + ([f"{LOOPBACK}:{sec_port}"] if lag_desc else []),
             "initial_serial": serial,
         }
+        if lag_desc:
+            desc["lag"] = lag_desc
+            # Where the ACME servers of this lab validate DNS-01 (the pebble parts read it): the lagging secondary.
+            desc["validation_server"] = {"host": LOOPBACK, "port": sec_port}
+            desc["summary"] = (f"BIND 9 primary 127.0.0.1:{prim_port} (example.test, corp.test, acme-dns.corp.test, "
+                               f"lab.test; TSIG {TSIG_NAME}), secondary 127.0.0.1:{sec_port} lagging {self.lag:g}s for "
+                               f"{', '.join(LAGGED_ZONES)} (delayed primary 127.0.0.1:{relay_port}; example.test "
+                               f"NOTIFY only); ACME validation at the secondary")
+        return desc
+
+    def _start_relay(self, lab, root: Path, prim_port: int, sec_port: int, relay_port: int, serial: int) -> dict:
+        """The delayed primary (byoclab/delayed_primary.py) between the primary and the secondary."""
+        conf = root / "delayed-primary.json"
+        conf.write_text(json.dumps({"port": relay_port, "primary": [LOOPBACK, prim_port],
+                                    "secondary": [LOOPBACK, sec_port], "delay": self.lag, "zones": list(LAGGED_ZONES)}))
+        log = lab.log_file("bind-delayed-primary")
+        if log.exists():
+            log.unlink()  # lab.wait_ready reads the whole log: an earlier start's bind error must not count
+        proc = lab.spawn("bind-delayed-primary", [sys.executable, "-m", "byoclab.delayed_primary", str(conf)],
+                         cwd=REPO / "tests" / "lab")
+        lab.wait_ready("bind-delayed-primary", proc, lambda: all(_serial(relay_port, z) == serial for z in LAGGED_ZONES),
+                       timeout=20)
+        return {"seconds": self.lag, "zones": list(LAGGED_ZONES), "delayed_primary": {"host": LOOPBACK, "port": relay_port}}
 
 
 def _serial(port: int, zone: str) -> int | None:

@@ -306,12 +306,16 @@ class FleetInventory:
         return {"summary": f"inventory of {len(devices)} certificate groups in {inventory}", "inventory": str(inventory)}
 
 
-def fleet_parts(size: int, expired: bool = True, extra: list | None = None) -> list:
+def fleet_parts(size: int, expired: bool = True, extra: list | None = None, lag: float | None = None) -> list:
     """The parts of the fleet lab, in start order: bind, pebble, the fleet, genesys (seeded with the fleet's
-    trunks), the inventory; ``extra``: more part names (e.g. for the comparison tools nothing else is needed)."""
+    trunks), the inventory; ``extra``: more part names (e.g. for the comparison tools nothing else is needed);
+    ``lag``: seconds by which BIND's secondary lags for lab.test, where Pebble then validates (components/bind.py)."""
     from . import select
 
     base = select(["bind", "pebble"] + list(extra or []))
+    for part in base:
+        if part.name == "bind":
+            part.lag = lag
     genesys = [c for c in select(["genesys"]) if c.name == "genesys"]
     return base + [Fleet(size, expired)] + genesys + [FleetInventory()]
 
@@ -345,7 +349,9 @@ def write_inventory(lab, directory: Path, devices: dict) -> Path:
                      "options": {"server": bind["primary"]["host"], "port": bind["primary"]["port"],
                                  "key_name": bind["tsig"]["name"], "key_secret": bind["tsig"]["secret"],
                                  "key_algorithm": bind["tsig"]["algorithm"]},
-                     "nameservers": [ns], "zone": LAB_ZONE},
+                     # both authoritative servers when the secondary lags (--lag-secondary), so dns01_record waits
+                     # for the one the ACME server asks
+                     "nameservers": bind.get("lab_zone_nameservers") or [ns], "zone": LAB_ZONE},
         "byoc_store": {"backend": "filesystem", "path": str(lab.dir / "store")},
         "byoc_store_passphrase": "{{ lookup('ansible.builtin.env', 'BYOC_STORE_PASSPHRASE') }}",
         "byoc_verify_nameservers": [ns],

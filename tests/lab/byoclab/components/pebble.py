@@ -11,7 +11,9 @@ part               binary                     what it is for
 ``pebble-eab``     Pebble 2.10                fast, and external account binding required (HS256 key)
 =================  =========================  ===============================================================
 
-Every part validates DNS-01 against the ``bind`` part's primary server (``-dnsserver``), serves its ACME API
+Every part validates DNS-01 against the ``bind`` part's primary server (``-dnsserver``), or, when the lab runs
+with a lagging secondary (``lab.py up --lag-secondary SECONDS``), against that secondary (``bind.validation_server``:
+a CA may ask any authoritative server, and the lab must not be more optimistic than that). Every part serves its ACME API
 and its management API over HTTPS with a certificate from the lab CA, and after start fetches the issuance
 root(s) from the management API into files (Pebble makes new roots on every start), so that tests verify
 issued chains against the root and never against the listener CA.
@@ -141,7 +143,8 @@ class Pebble:
         bind = lab.components.get("bind")
         if not bind or "primary" not in bind:
             raise LabError(f"{self.name}: the bind part is not running (lab.components['bind']['primary'] missing)")
-        dns = f"{bind['primary']['host']}:{bind['primary']['port']}"
+        server = bind.get("validation_server") or bind["primary"]
+        dns = f"{server['host']}:{server['port']}"
         binary, version = self._binary()
         work = lab.workdir(self.name)
         cert_file, key_file = lab.ca.issue(self.name, ["localhost", LOOPBACK])
