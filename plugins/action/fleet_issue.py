@@ -1,0 +1,63 @@
+# Copyright (c) 2026, byoc.certificates contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller side of ``fleet_issue``: every due certificate group of a batch issued in one call, in-process, with
+threads (issue 13, docs/DEVELOPING.md "Batch issuance (fleet_issue)").
+
+Why an action plugin: the role path ran about 30 Ansible tasks per group (each a Python process), five groups at a
+time. Here one ``run_once`` task orders for every group of the batch concurrently, shares the ACME account, the root
+and the DNS providers, and waits once for every TXT record (``module_utils/_fleet_issue.py``). Progress (lease waits,
+the DNS wait) is printed while it runs. The module of the same name documents it and runs the same code when the
+action is bypassed.
+
+The result holds the private keys (``private_keys``): register it with ``no_log: true``. Errors follow the module
+rules: bad input names the field; a group's failure is data (``groups[g].failed``, ``msg``), never a failure of the
+batch; anything unexpected is reported by type and place only (``_runner.failure_of``).
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.byoc.certificates.plugins.module_utils import _fleet_issue
+from ansible_collections.byoc.certificates.plugins.module_utils._http import scrub
+from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
+
+display = Display()
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=_fleet_issue.ARGUMENT_SPEC)
+        except AnsibleActionFail as exc:
+            # ansible-core's messages name the option and its type, never the value of a no_log option.
+            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
+            return result
+        warnings: list[str] = []
+        failure = None
+        secrets = _fleet_issue.secrets_of(args)
+
+        def progress(line: str) -> None:
+            display.display(f"fleet_issue: {scrub(line, secrets)}")
+
+        try:
+            result.update(_fleet_issue.run(args, check_mode=bool(self._task.check_mode), warn=warnings.append,
+                                           progress=progress))
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            failure = failure_of(exc, "fleet_issue")
+        if failure is not None:
+            failure["msg"] = scrub(failure["msg"], secrets)
+            result.update(failure)
+            result["failed"] = True
+        if warnings:
+            result["warnings"] = [scrub(w, secrets) for w in warnings]
+        return result
