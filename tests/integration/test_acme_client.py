@@ -230,6 +230,19 @@ def test_five_orders_in_five_threads_on_one_client(client, dnsw, pebble):
     assert len({r["order"]["url"] for r in results}) == 5
 
 
+def test_pebble_with_its_randomness(lab, dnsw):
+    """pebble-random: 5 % of nonces refused, 50 % authorization reuse, VA sleeps (acme-and-dns.md §5.1). The same
+    names ordered twice: the second order may come with already-valid authorizations, which need nothing."""
+    part = lab.part("pebble-random")
+    c = AcmeClient(part["directory"], key_pem(), ca_file=part["ca_file"])
+    c.account()
+    names = [dnsw.name("acme-r1"), dnsw.name("acme-r2")]
+    for _round in range(2):
+        res = issue(c, dnsw, names)
+        verify_chain(res["download"]["fullchain"], part["roots"], names)
+        assert all(a["status"] == "valid" or a["value"] for a in res["authz"])
+
+
 @pytest.mark.parametrize("part_name", ["pebble-2.4", "acme2certifier"])
 def test_other_servers_issue(lab, dnsw, part_name):
     part = lab.part(part_name)

@@ -142,6 +142,7 @@ class AcmeClient:
         self.user_agent = user_agent
         self._ssl = self._ssl_context(ca_file, validate_certs) if directory_url.startswith("https://") else None
         self._lock = threading.Lock()
+        self._directory_lock = threading.Lock()
         self._nonces: list[str] = []
         self._directory: dict | None = None
         self._kid: str | None = None
@@ -291,27 +292,25 @@ class AcmeClient:
     # -- the contract ----------------------------------------------------------------------------------------
     def directory(self) -> dict:
         """The directory (fetched once, cached)."""
-        with self._lock:
+        with self._directory_lock:  # threads that start together wait for the one fetch
             if self._directory is not None:
                 return self._directory
-        doc = self._exchange("directory", "GET", self.directory_url, None).json("directory")
-        for field in ("newNonce", "newAccount", "newOrder"):
-            if not isinstance(doc.get(field), str):
-                raise AcmeProblem("directory", self.directory_url, kind="http",
-                                  detail=f"the directory has no {field} URL; is this an ACME v2 directory?")
-        with self._lock:
+            doc = self._exchange("directory", "GET", self.directory_url, None).json("directory")
+            for field in ("newNonce", "newAccount", "newOrder"):
+                if not isinstance(doc.get(field), str):
+                    raise AcmeProblem("directory", self.directory_url, kind="http",
+                                      detail=f"the directory has no {field} URL; is this an ACME v2 directory?")
             self._directory = doc
-        return doc
+            return doc
 
     def account(self, *, contact: list[str] | None = None, terms_agreed: bool = True, eab: dict | None = None,
                 create: bool = True) -> str:
         """Find the account of this key (onlyReturnExisting, RFC 8555 §7.3.1); create it when absent and
         ``create``. Sets and returns the account URL."""
         if eab is not None:
-            kid, raw, _alg = jws.check_eab(eab)
+            jws.check_eab(eab)  # InputError naming the field before anything is sent
             with self._lock:
-                self._secrets = sorted(set(self._secrets) | {eab["hmac_key"].strip(), raw.hex()}, key=len, reverse=True)
-            del kid
+                self._secrets = sorted(set(self._secrets) | {eab["hmac_key"].strip()}, key=len, reverse=True)
         url = self.directory()["newAccount"]
         try:
             resp = self._post("newAccount (lookup)", url, {"onlyReturnExisting": True}, use_jwk=True)
