@@ -424,9 +424,10 @@ class AcmeClient:
             err = next((c["error"] for c in authz.get("challenges") or [] if isinstance(c.get("error"), dict)), None)
             if err:
                 prob = jws.parse_problem(json.dumps(err)) or {"kind": "http", "detail": "", "type": None, "subproblems": []}
+                subs = [dict(s, detail=self._clean(s.get("detail", ""))) for s in prob["subproblems"]]
                 raise AcmeProblem(f"authorization of {ident}", url, kind=prob["kind"], ptype=prob["type"],
                                   detail=self._clean(prob["detail"]), status=prob.get("status"),
-                                  subproblems=prob["subproblems"], identifier=ident)
+                                  subproblems=subs, identifier=ident)
             raise AcmeProblem(f"authorization of {ident}", url, kind="unauthorized", identifier=ident,
                               detail=f"the authorization became {status} and the CA gave no reason")
         return self._poll("authorization", url, timeout, done, "")
