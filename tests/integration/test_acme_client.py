@@ -372,6 +372,17 @@ def test_503_without_problem_document_is_retried_then_raised(stub):
     assert err.value.retry_after is None and len(slept) == 2
 
 
+def test_gateway_error_without_retry_after_gets_a_short_bounded_retry(stub):
+    c, said, slept = stub_client(stub, retries=2)
+    stub.script["/order"] = [(502, {}, b"bad gateway")] * 5
+    before = c.request_count
+    with pytest.raises(AcmeProblem) as err:
+        c.new_order(["a.example.test"])
+    assert c.request_count - before == 3 and slept == [2.0, 2.0]
+    assert err.value.status == 502 and err.value.retry_after is None
+    assert said[0] == "ACME newOrder: server unavailable (502), waiting 2 s (gateway error, no Retry-After) (attempt 1 of 2)"
+
+
 def test_bad_nonce_is_retried_with_the_fresh_nonce_then_raised(stub):
     c, said, slept = stub_client(stub, bad_nonce_retries=3)
     stub.script["/order"] = [stub.problem(400, "badNonce", "stale")]

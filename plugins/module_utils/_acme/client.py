@@ -14,8 +14,9 @@ HTTP goes through urllib with an opener built per request and an SSL context mad
 process-wide urllib opener is never installed or used (ansible-core's ``open_url`` installs one, which races between
 threads; docs/performance.md finding 6).
 
-Retries: ``badNonce`` up to ``bad_nonce_retries`` times with a fresh nonce (RFC 8555 §6.5); 429/``rateLimited`` and
-503 only when the server gave a Retry-After no longer than ``max_retry_after`` (then at most ``retries`` times),
+Retries: ``badNonce`` up to ``bad_nonce_retries`` times with a fresh nonce (RFC 8555 §6.5); 502/504 after 2 s
+when no Retry-After came; 429/``rateLimited`` and 503 only when the server gave a Retry-After no longer than
+``max_retry_after`` (then at most ``retries`` times),
 otherwise the AcmeProblem carries ``retry_after`` so that the caller records a backoff that respects it
 (acme-and-dns.md §1.5: a client that sleeps through an hours-long Retry-After only burns the limit);
 connection errors a few times with a short delay. Every other problem is raised at once; ``alreadyReplaced``
@@ -274,13 +275,15 @@ class AcmeClient:
             if signed and kind == "badNonce" and bad_nonces < self.bad_nonce_retries:
                 bad_nonces += 1  # RFC 8555 §6.5: retry with the nonce that came with the error
                 continue
-            if resp.status in (429, 503) or kind == "rateLimited":
-                if retry_after is not None and retry_after <= self.max_retry_after and attempt < self.retries:
+            if resp.status in (429, 502, 503, 504) or kind == "rateLimited":
+                # a gateway error (502/504) usually carries no Retry-After: a short pause, bounded like the others
+                wait = retry_after if retry_after is not None else (2.0 if resp.status in (502, 504) else None)
+                if wait is not None and wait <= self.max_retry_after and attempt < self.retries:
                     attempt += 1
                     why = "rate limited" if resp.status == 429 or kind == "rateLimited" else f"server unavailable ({resp.status})"
-                    self._say(f"ACME {what}: {why}, waiting {retry_after:.0f} s as Retry-After says"
-                              f" (attempt {attempt} of {self.retries})")
-                    self._sleep(retry_after)
+                    said = "as Retry-After says" if retry_after is not None else "(gateway error, no Retry-After)"
+                    self._say(f"ACME {what}: {why}, waiting {wait:.0f} s {said} (attempt {attempt} of {self.retries})")
+                    self._sleep(wait)
                     continue
             subs = [dict(s, detail=self._clean(s.get("detail", ""))) for s in (problem or {}).get("subproblems", [])]
             raise AcmeProblem(what, url, kind=kind, detail=detail, status=resp.status, retry_after=retry_after,
