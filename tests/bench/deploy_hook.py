@@ -136,9 +136,15 @@ def ribbon_edge(dev: dict, leaf: bytes, chain: bytes, key: bytes) -> None:
     csrf = next((c.value for c in jar if c.name == "csrfp_token"), "")
     hdr = {**form, "X-CSRF-Token": csrf}
 
-    def imp(slot: int, fields: dict) -> None:
+    def imp(slot: int, fields: dict, ca: bool = False) -> None:
         answer = call(opener, "POST", f"{dev['api_url']}/rest/certificate/{slot}?action=import", headers=hdr,
                       data=urllib.parse.urlencode(fields).encode())
+        if ca and b'code="15017"' in answer:
+            # C3: no two certificates with the same CN. The unit already trusts a CA of that name (e.g. installed by
+            # an earlier rotation); if it is not this one, the server certificate's chain check below refuses it.
+            print(f"deploy_hook: {dev.get('sip_tls', {}).get('name', '?')}: CA slot {slot}: a CA with this CN is "
+                  f"already installed; kept", flush=True)
+            return
         if b"<http_code>200</http_code>" not in answer:
             raise RuntimeError(f"certificate {slot} import refused: {answer[:300]!r}")
 
@@ -148,7 +154,8 @@ def ribbon_edge(dev: dict, leaf: bytes, chain: bytes, key: bytes) -> None:
     if os.environ.get("BYOC_BENCH_ACME_ROOT"):
         blocks.append(Path(os.environ["BYOC_BENCH_ACME_ROOT"]).read_bytes())
     for i, block in enumerate(reversed(blocks)):
-        imp(3 + i, {"CertFileOperation": "1", "CertFileContent": block.decode(), "CertFileName": f"acme-ca-{i}.pem"})
+        imp(3 + i, {"CertFileOperation": "1", "CertFileContent": block.decode(), "CertFileName": f"acme-ca-{i}.pem"},
+            ca=True)
     passphrase = secrets.token_urlsafe(12)
     imp(1, {"CertFileOperation": "1", "CertFileName": "server.p12", "PKCS12Password": passphrase,
             "CertFileContent": base64.b64encode(p12(leaf, chain, key, passphrase, "server")).decode()})
