@@ -126,6 +126,16 @@ attributes:
       - byoc.certificates.plan
 """
 
+    ACTIONGROUP_ISSUE = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/byoc.certificates.issue) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - byoc.certificates.issue
+"""
+
     ACTIONGROUP_REPORT = r"""
 options: {}
 attributes:
