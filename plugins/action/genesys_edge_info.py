@@ -18,7 +18,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.byoc.certificates.plugins.module_utils._genesys import edges as E
-from ansible_collections.byoc.certificates.plugins.module_utils._genesys.trunks import continue_progress
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.polling import merge_rounds
 from ansible_collections.byoc.certificates.plugins.plugin_utils._rounds import Rounds, run_in_rounds
 
 MODULE = "byoc.certificates.genesys_edge_info"
@@ -42,22 +42,14 @@ def combine(rounds: Rounds) -> dict:
     result = dict(last)
     if rounds.failed:
         return result
-    progress: list[str] = []
-    polls = 0
-    for res, began in zip(rounds.results, rounds.starts):
-        progress += continue_progress(list(res.get("progress") or []), polls, began)
-        polls += int(res.get("polls") or 0)
+    merged = merge_rounds(rounds.results, rounds.starts)
     seen = E.merge_seen([r.get("edges") or [] for r in rounds.results])
     states = {s["id"]: dict(s, seen_counts=seen.get(s["id"], s.get("seen_counts") or [])) for s in last.get("edges") or []}
     waited = rounds.starts[-1] + float(last.get("waited") or 0)
-    verdicts = E.judge(states, list(first.get("selected") or []), last.get("max_conversations"), waited, polls)
+    verdicts = E.judge(states, list(first.get("selected") or []), last.get("max_conversations"), waited, merged["polls"])
     unmatched = list(first.get("unmatched") or [])
-    apis = [r.get("api") or {} for r in rounds.results]
-    result.update(verdicts, edges=list(states.values()), unmatched=unmatched, polls=polls, progress=progress, waited=round(waited, 1),
-                  msg=E.summary(verdicts, unmatched),
-                  api={"requests": sum(int(a.get("requests") or 0) for a in apis),
-                       "tokens_minted": sum(int(a.get("tokens_minted") or 0) for a in apis),
-                       "rate_limit_waits": [w for a in apis for w in (a.get("rate_limit_waits") or [])]})
+    result.update(verdicts, **merged, edges=list(states.values()), unmatched=unmatched, waited=round(waited, 1),
+                  msg=E.summary(verdicts, unmatched))
     return result
 
 

@@ -21,7 +21,8 @@ import datetime
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.byoc.certificates.plugins.module_utils._genesys.trunks import continue_progress, iso
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.polling import merge_rounds
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.trunks import iso
 from ansible_collections.byoc.certificates.plugins.plugin_utils._rounds import Rounds, run_in_rounds
 
 MODULE = "byoc.certificates.genesys_trunk_info"
@@ -49,19 +50,9 @@ def combine(rounds: Rounds, args: dict, total: float) -> dict:
     result = dict(last)
     if rounds.failed:
         return result
-    progress: list[str] = []
-    polls = 0
-    for res, began in zip(rounds.results, rounds.starts):
-        progress += continue_progress(list(res.get("progress") or []), polls, began)
-        polls += int(res.get("polls") or 0)
-    result["polls"] = polls
-    result["progress"] = progress
-    apis = [r.get("api") or {} for r in rounds.results]
-    result["api"] = {
-        "requests": sum(int(a.get("requests") or 0) for a in apis),
-        "tokens_minted": sum(int(a.get("tokens_minted") or 0) for a in apis),
-        "rate_limit_waits": [w for a in apis for w in (a.get("rate_limit_waits") or [])],
-    }
+    merged = merge_rounds(rounds.results, rounds.starts)
+    result.update(merged)
+    polls = merged["polls"]
     if not last.get("all_up") and args.get("on_timeout", "fail") != "return":
         down = last.get("down") or []
         why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)

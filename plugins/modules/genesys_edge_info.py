@@ -270,6 +270,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._genesys.common 
     connection_argument_spec,
     stats,
 )
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.polling import poll_until
 from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
@@ -308,44 +309,35 @@ def work(module: AnsibleModule) -> dict:
         trunks = [client.to_wire(tr) for tr in
                   client.list_all(API, "get_telephony_providers_edges_trunks", trunk_type="EXTERNAL")]
 
-    progress: list[str] = []
-    seen: dict[str, list] = {}
-    poll = 0
-    selected: list[dict] | None = None
-    unmatched: list[str] = []
-    deadline = started + p["timeout"]
-    while True:
-        poll += 1
-        listing = {e["id"]: e for e in (client.to_wire(x) for x in client.list_all(API, "get_telephony_providers_edges"))}
-        if selected is None:
-            if p["trunk_ids"] or p["sbc_addresses"] or p["edge_ids"]:
-                selected, unmatched = E.match_selectors(trunks, bases, listing, p["trunk_ids"], p["sbc_addresses"],
-                                                        p["edge_ids"])
-            else:
-                selected = [{"selector": eid, "kind": "edge_ids", "trunks": [], "edge_ids": [eid]} for eid in listing]
-            if unmatched and p["on_unmatched"] == "fail":
-                raise NotFound("No Genesys Cloud trunk or Edge matches " + "; ".join(unmatched) + ". Check the ids and"
-                               " the trunk bases' 'SIP Servers or Proxies' lists (or set on_unmatched: return).",
-                               unmatched=unmatched)
-        wanted = {eid for sel in selected for eid in sel["edge_ids"]}
-        states = {eid: E.edge_state(listing[eid], limit, seen.get(eid)) for eid in wanted if eid in listing}
-        seen = {eid: s["seen_counts"] for eid, s in states.items()}
-        elapsed = time.monotonic() - started
-        line = E.progress_line(poll, elapsed, list(states.values()), limit)
-        progress.append(line)
-        module.log(f"genesys_edge_info: {line}")
-        verdicts = E.judge(states, selected, limit, elapsed, poll)
-        if not (p["wait"] and limit is not None and verdicts["waiting_on"]):
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        # The last wait is clipped to the deadline: one more poll at the timeout, never one after it.
-        time.sleep(min(p["poll_interval"], remaining))
+    view: dict = {"selected": None, "unmatched": [], "seen": {}}
 
-    return {"changed": False, "edges": list(states.values()), **verdicts, "unmatched": unmatched,
-            "msg": E.summary(verdicts, unmatched), "polls": poll, "waited": round(elapsed, 1),
-            "progress": progress, "max_conversations": limit, "api": stats(client)}
+    def look(poll: int) -> tuple[bool, str]:
+        listing = {e["id"]: e for e in (client.to_wire(x) for x in client.list_all(API, "get_telephony_providers_edges"))}
+        if view["selected"] is None:
+            if p["trunk_ids"] or p["sbc_addresses"] or p["edge_ids"]:
+                view["selected"], view["unmatched"] = E.match_selectors(
+                    trunks, bases, listing, p["trunk_ids"], p["sbc_addresses"], p["edge_ids"])
+            else:
+                view["selected"] = [{"selector": eid, "kind": "edge_ids", "trunks": [], "edge_ids": [eid]} for eid in listing]
+            if view["unmatched"] and p["on_unmatched"] == "fail":
+                raise NotFound("No Genesys Cloud trunk or Edge matches " + "; ".join(view["unmatched"]) + ". Check the"
+                               " ids and the trunk bases' 'SIP Servers or Proxies' lists (or set on_unmatched: return).",
+                               unmatched=view["unmatched"])
+        wanted = {eid for sel in view["selected"] for eid in sel["edge_ids"]}
+        states = {eid: E.edge_state(listing[eid], limit, view["seen"].get(eid)) for eid in wanted if eid in listing}
+        view["seen"] = {eid: s["seen_counts"] for eid, s in states.items()}
+        view["states"] = states
+        view["elapsed"] = elapsed = time.monotonic() - started
+        view["verdicts"] = verdicts = E.judge(states, view["selected"], limit, elapsed, poll)
+        return not verdicts["waiting_on"], E.progress_line(poll, elapsed, list(states.values()), limit)
+
+    polls = poll_until(look, keep_waiting=p["wait"] and limit is not None, started=started, timeout=p["timeout"],
+                       poll_interval=p["poll_interval"], log=lambda line: module.log(f"genesys_edge_info: {line}"),
+                       clock=time.monotonic, sleep=time.sleep)
+    verdicts, unmatched = view["verdicts"], view["unmatched"]
+    return {"changed": False, "edges": list(view["states"].values()), **verdicts, "unmatched": unmatched,
+            "msg": E.summary(verdicts, unmatched), "polls": polls.count, "waited": round(view["elapsed"], 1),
+            "progress": polls.progress, "max_conversations": limit, "api": stats(client)}
 
 
 def argument_spec() -> dict:

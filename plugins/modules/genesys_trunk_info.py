@@ -238,6 +238,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._genesys.common 
     connection_argument_spec,
     stats,
 )
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys.polling import poll_until
 from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
@@ -269,39 +270,32 @@ def work(module: AnsibleModule) -> dict:
             wire = client.to_wire(base)
             bases[wire["id"]] = wire
 
-    deadline = started + p["timeout"]
-    progress: list[str] = []
-    poll = 0
-    while True:
-        poll += 1
+    view: dict = {}
+
+    def look(poll: int) -> tuple[bool, str]:
         listing = client.list_all(API, "get_telephony_providers_edges_trunks", trunk_type="EXTERNAL")
         wires = [client.to_wire(tr) for tr in listing]
         chosen = T.select(wires, bases, p["trunk_ids"], p["trunk_names"], p["sbc_addresses"])
         event_times = observations(client, [tr["id"] for tr in chosen]) if after is not None else {}
-        states = [T.health(tr, event_times.get(tr["id"]), after) for tr in chosen]
-        line = T.progress_line(poll, time.monotonic() - started, states)
-        progress.append(line)
-        module.log(f"genesys_trunk_info: {line}")
-        all_up = all(s["up"] for s in states)
-        if all_up or not p["wait"]:
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            if p["on_timeout"] == "return":
-                break
-            down = T.down_summary(states)
-            why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)
-            raise WaitTimeout(
-                f"{len(down)} of {len(states)} Genesys Cloud trunks were still down after {p['timeout']:g}s"
-                f" ({poll} polls at {api_url}): {why}. Check the SBCs' certificates and that their issuing CA is a"
-                " REMOTE certificate authority (genesys_edge_certificate).",
-                down=down, trunks=states, progress=progress, api=stats(client))
-        # The last wait is clipped to the deadline: one more poll at the timeout, never one after it.
-        time.sleep(min(p["poll_interval"], remaining))
+        view["states"] = states = [T.health(tr, event_times.get(tr["id"]), after) for tr in chosen]
+        return all(s["up"] for s in states), T.progress_line(poll, time.monotonic() - started, states)
 
-    result = {"changed": False, "trunks": states, "down": T.down_summary(states), "all_up": all_up,
-              "up_count": sum(1 for s in states if s["up"]), "total": len(states), "polls": poll,
-              "progress": progress, "api": stats(client)}
+    polls = poll_until(look, keep_waiting=p["wait"], started=started, timeout=p["timeout"],
+                       poll_interval=p["poll_interval"], log=lambda line: module.log(f"genesys_trunk_info: {line}"),
+                       clock=time.monotonic, sleep=time.sleep)
+    states = view["states"]
+    if polls.timed_out and p["on_timeout"] != "return":
+        down = T.down_summary(states)
+        why = "; ".join(f"{d['name']} on {d['edge']}: {', '.join(d['reasons'])}" for d in down)
+        raise WaitTimeout(
+            f"{len(down)} of {len(states)} Genesys Cloud trunks were still down after {p['timeout']:g}s"
+            f" ({polls.count} polls at {api_url}): {why}. Check the SBCs' certificates and that their issuing CA is a"
+            " REMOTE certificate authority (genesys_edge_certificate).",
+            down=down, trunks=states, progress=polls.progress, api=stats(client))
+
+    result = {"changed": False, "trunks": states, "down": T.down_summary(states), "all_up": all(s["up"] for s in states),
+              "up_count": sum(1 for s in states if s["up"]), "total": len(states), "polls": polls.count,
+              "progress": polls.progress, "api": stats(client)}
     if after is not None:
         result["observed_after"] = T.iso(after)
     return result

@@ -24,6 +24,7 @@ import re
 import typing as t
 
 from ansible_collections.byoc.certificates.plugins.module_utils._errors import InputError, NotFound
+from ansible_collections.byoc.certificates.plugins.module_utils._genesys import polling
 
 PROXY_LIST = "trunk_transport_serverProxyList"  # §3: "SIP Servers or Proxies" of a trunk base
 # §1.3 documents at most 100 ids for the Edge twin of GET /trunks/metrics; §1.4 gives no maximum for trunkIds, so the
@@ -218,7 +219,7 @@ def select(trunks: list[dict], bases: dict[str, dict], ids: list[str], names: li
     return [tr for tr in trunks if tr["id"] in chosen]
 
 
-PROGRESS_RE = re.compile(r"^poll (\d+) at (\d+)s: ")
+PROGRESS_RE = polling.PROGRESS_RE
 
 
 def progress_line(poll: int, elapsed: float, states: list[dict]) -> str:
@@ -234,19 +235,7 @@ def progress_line(poll: int, elapsed: float, states: list[dict]) -> str:
     return line
 
 
-def continue_progress(lines: list[str], polls_before: int, seconds_before: float) -> list[str]:
-    """The progress lines of one wait round, renumbered to follow the rounds before it: poll numbers go on from
-    ``polls_before`` and times are counted from the start of the whole wait, not from the round's."""
-    out = []
-    for line in lines:
-        m = PROGRESS_RE.match(line)
-        if m is None:
-            out.append(line)
-            continue
-        poll = int(m.group(1)) + polls_before
-        at = int(m.group(2)) + seconds_before
-        out.append(f"poll {poll} at {at:.0f}s: {line[m.end():]}")
-    return out
+continue_progress = polling.continue_progress  # shared with genesys_edge_info (module_utils/_genesys/polling.py)
 
 
 def down_summary(states: list[dict]) -> list[dict]:
