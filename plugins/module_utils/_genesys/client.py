@@ -79,6 +79,9 @@ REGIONS = {
     "eusc_de_east_1": "https://api.edee1.eusc-pure.cloud",
 }
 RETRY_5XX = (502, 503, 504)
+# 429: up to 10 retries (11 requests), as the official SDK's urllib3 policy does (genesys-cloud-api.md §5.3); each
+# wait is capped by max_retry_after. It used to be 6 attempts: a 429 storm of 8 answers with Retry-After: 1 failed a
+# run that the SDK (and the Terraform provider) would have carried through.
 RETRIES_5XX = 3  # retries of a 502/503/504 for GET/PUT/DELETE, after 1, 2 and 4 s (never for POST)
 TOKEN_MARGIN = 60  # seconds: a cached token this close to expiry is not reused
 
@@ -384,7 +387,7 @@ class GenesysClient:
 
     def __init__(self, api_url: str, client_id: str, client_secret: str, *, validate_certs: bool = True,
                  ca_path: str | None = None, token_cache: bool = True, token_cache_dir: str | None = None,
-                 max_retry_after: float = 60.0, max_attempts: int = 6, timeout: float = 30.0,
+                 max_retry_after: float = 60.0, max_attempts: int = 11, timeout: float = 30.0,
                  sleep: t.Callable[[float], None] = time.sleep) -> None:
         self.api_url = api_url.rstrip("/")
         self.login = login_url(self.api_url)
