@@ -18,13 +18,12 @@ batch; anything unexpected is reported by type and place only (``_runner.failure
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.byoc.certificates.plugins.module_utils import _fleet_issue
 from ansible_collections.byoc.certificates.plugins.module_utils._http import scrub
-from ansible_collections.byoc.certificates.plugins.module_utils._runner import failure_of
+from ansible_collections.byoc.certificates.plugins.plugin_utils._action import run_action
 
 display = Display()
 
@@ -36,28 +35,17 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=_fleet_issue.ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            # ansible-core's messages name the option and its type, never the value of a no_log option.
-            result.update(failed=True, msg=str(exc.message).replace("Validation of arguments failed:\n", ""))
-            return result
-        warnings: list[str] = []
-        failure = None
-        secrets = _fleet_issue.secrets_of(args)
 
-        def progress(line: str) -> None:
-            display.display(f"fleet_issue: {scrub(line, secrets)}")
+        def work(args):
+            # the DNS provider options are free-form: their secrets are found by name and masked here too
+            secrets = _fleet_issue.secrets_of(args)
+            warnings: list[str] = []
 
-        try:
-            result.update(_fleet_issue.run(args, check_mode=bool(self._task.check_mode), warn=warnings.append,
-                                           progress=progress))
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            failure = failure_of(exc, "fleet_issue")
-        if failure is not None:
-            failure["msg"] = scrub(failure["msg"], secrets)
-            result.update(failure)
-            result["failed"] = True
-        if warnings:
-            result["warnings"] = [scrub(w, secrets) for w in warnings]
-        return result
+            def progress(line: str) -> None:
+                display.display(f"fleet_issue: {scrub(line, secrets)}")
+
+            out = _fleet_issue.run(args, check_mode=bool(self._play_context.check_mode), warn=warnings.append,
+                                   progress=progress)
+            return dict(out, warnings=[scrub(w, secrets) for w in warnings])
+
+        return run_action(self, result, "fleet_issue", _fleet_issue.ARGUMENT_SPEC, work)
