@@ -29,15 +29,20 @@ options:
   username:
     description:
       - API user. On SBC Edge the user needs the REST access level.
-      - If not set, the value of the E(RIBBON_USERNAME) environment variable is used.
+      - If not set, the value of the E(RIBBON_CORE_USERNAME) (O(platform=core)) or E(RIBBON_EDGE_USERNAME)
+        (O(platform=edge)) environment variable is used, else that of E(RIBBON_USERNAME) (the name both
+        credential types used to set, still read for compatibility). The task fails naming these variables when
+        none is set.
+      - The AWX credential types C(BYOC Ribbon SBC Core API and SFTP users) and C(BYOC Ribbon SBC Edge API user) set
+        the platform's own variables, so one job template can hold both.
     type: str
-    required: true
   password:
     description:
       - Password of O(username).
-      - If not set, the value of the E(RIBBON_PASSWORD) environment variable is used.
+      - If not set, the value of the E(RIBBON_CORE_PASSWORD) (O(platform=core)) or E(RIBBON_EDGE_PASSWORD)
+        (O(platform=edge)) environment variable is used, else that of E(RIBBON_PASSWORD). The task fails naming
+        these variables when none is set.
     type: str
-    required: true
   validate_certs:
     description:
       - Verify the TLS certificate of the management API. Turn off only in a lab.

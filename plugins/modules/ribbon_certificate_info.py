@@ -98,6 +98,7 @@ from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.common i
     check_url,
     connection_argument_spec,
 )
+from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.credentials import with_platform_credentials
 from ansible_collections.byoc.certificates.plugins.module_utils._module import ByocModule
 from ansible_collections.byoc.certificates.plugins.module_utils._runner import run_module
 
@@ -117,7 +118,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = ByocModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_module(module, work)
+    run_module(module, with_platform_credentials(work))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ RESERVED = {"PATH", "PYTHONPATH", "VIRTUAL_ENV", "HOME", "JOB_ID", "INVENTORY_ID
 # Secrets a module reads from the environment that no type sets, each with the reason.
 NOT_INJECTED = {
     "AWS_SESSION_TOKEN": "short-lived STS tokens do not fit a stored credential; AWX's built-in AWS type sets it",
+    "RIBBON_PASSWORD": "read after RIBBON_CORE_PASSWORD / RIBBON_EDGE_PASSWORD for compatibility; both Ribbon types"
+                       " used to set it, so one overwrote the other",
 }
 
 
@@ -99,6 +101,13 @@ def code_env_reads() -> tuple[set[str], set[str]]:
             every.update(names)
             if re.search(r"no_log\"?\s*[:=]\s*True", line):
                 secret.update(names)
+    # the Ribbon API user: per platform, looked up by _ribbon/credentials.py (env_fallback cannot depend on platform)
+    from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.credentials import ENV_CREDENTIALS, SECRET_OPTIONS
+
+    for (_platform, option), names in ENV_CREDENTIALS.items():
+        every.update(names)
+        if option in SECRET_OPTIONS:
+            secret.update(names)
     for base in ("roles", "playbooks", "inventory.example"):
         for path in (REPO / base).rglob("*.yml"):
             every.update(re.findall(r"lookup\('ansible\.builtin\.env', '([A-Z0-9_]+)'\)", path.read_text()))
@@ -132,6 +141,18 @@ def test_every_type_has_the_shape_awx_accepts():
         assert all(re.search(r"\{\{\s*%s\s*\}\}" % i, injected) for i in ids), stem
     names = [t["name"] for t in types.values()]
     assert len(names) == len(set(names))
+
+
+def test_no_two_types_inject_the_same_variable():
+    """AWX merges the environments of a job's credentials: a name set by two types is silently overwritten by one
+    (the Ribbon SBC Core and Edge types both set RIBBON_USERNAME / RIBBON_PASSWORD once)."""
+    owners: dict[str, list[str]] = {}
+    for stem, t in load_types().items():
+        for name in t["injectors"].get("env") or {}:
+            owners.setdefault(name, []).append(stem)
+    shared = {name: stems for name, stems in owners.items() if len(stems) > 1}
+    assert not shared, shared
+    assert owners["RIBBON_CORE_USERNAME"] == ["ribbon_core"] and owners["RIBBON_EDGE_USERNAME"] == ["ribbon_edge"]
 
 
 def test_injected_names_are_exactly_what_the_code_reads():
@@ -253,6 +274,58 @@ def test_ribbon_edge_user(lab, inject):
                   {"platform": "edge", "api_url": edge["api_url"], "ca_path": edge["ca_file"]}, env)
     assert not res.get("failed"), res.get("msg")
     assert res["certificates"], res
+
+
+def _ribbon_both(lab, inject) -> tuple[dict, dict, dict]:
+    """The environment of a job template holding both Ribbon credentials, and each platform's info arguments."""
+    core, edge = lab.components["ribbon_core"], lab.components["ribbon_edge"]
+    assert core["credentials"]["password"] != edge["credentials"]["password"]  # else the test could not tell
+    env = {**inject("ribbon_core", {"username": core["credentials"]["username"],
+                                    "password": core["credentials"]["password"],
+                                    "sftp_username": core["sftp"]["username"], "sftp_password": core["sftp"]["password"],
+                                    "pkcs12_passphrase": core["initial"]["passphrase"]}),
+           **inject("ribbon_edge", {"username": edge["credentials"]["username"],
+                                    "password": edge["credentials"]["password"]})}
+    nodes = [{k: n[k] for k in ("name", "host", "port", "host_key")} for n in core["nodes"]]
+    core_args = {"platform": "core", "api_url": core["api_url"], "ca_path": core["ca_file"], "nodes": nodes}
+    edge_args = {"platform": "edge", "api_url": edge["api_url"], "ca_path": edge["ca_file"]}
+    return env, core_args, edge_args
+
+
+def test_ribbon_job_with_both_credentials_gets_both(lab, inject):
+    env, core_args, edge_args = _ribbon_both(lab, inject)
+    core, edge = lab.components["ribbon_core"], lab.components["ribbon_edge"]
+    res = run_env(ModuleRunner(), "ribbon_certificate_info", core_args, env)
+    assert not res.get("failed"), res.get("msg")
+    assert res["bound"]["name"] == core["initial"]["name"], res["bound"]  # the Core pair accepted the Core user
+    res = run_env(ModuleRunner(), "ribbon_certificate_info", edge_args, env)
+    assert not res.get("failed"), res.get("msg")
+    assert res["certificates"], res  # the Edge accepted the Edge user in the same environment
+    for secret in (core["credentials"]["password"], edge["credentials"]["password"]):
+        assert secret not in res["_stdout"]
+
+
+def test_ribbon_old_variable_names_are_still_read_after_the_platform_ones(lab, inject):
+    env, core_args, edge_args = _ribbon_both(lab, inject)
+    edge = lab.components["ribbon_edge"]
+    # an older custom type or a hand-set environment: only the shared names
+    old = {"RIBBON_USERNAME": edge["credentials"]["username"], "RIBBON_PASSWORD": edge["credentials"]["password"]}
+    res = run_env(ModuleRunner(), "ribbon_certificate_info", edge_args, old)
+    assert not res.get("failed"), res.get("msg")
+    # the platform's own variables win over the shared ones (here the shared ones hold a wrong password)
+    wrong = "wrong-" + uuid.uuid4().hex
+    res = run_env(ModuleRunner(), "ribbon_certificate_info", core_args,
+                  dict(env, RIBBON_USERNAME="admin", RIBBON_PASSWORD=wrong))
+    assert not res.get("failed"), res.get("msg")
+    res = run_env(ModuleRunner(), "ribbon_certificate_info", edge_args,
+                  {"RIBBON_EDGE_USERNAME": edge["credentials"]["username"], "RIBBON_EDGE_PASSWORD": wrong,
+                   "RIBBON_PASSWORD": edge["credentials"]["password"]})
+    assert res.get("failed"), res  # the Edge refused the platform's (wrong) password: the shared one was not used
+    assert wrong not in res["_stdout"]
+    # nothing set: the task fails naming the option and the variables, before any request
+    res = run_env(ModuleRunner(), "ribbon_certificate_info", edge_args, {})
+    assert res.get("failed") and "username" in res["msg"], res
+    assert "RIBBON_EDGE_USERNAME" in res["msg"] and "RIBBON_USERNAME" in res["msg"], res["msg"]
 
 
 def _txt(host: str, port: int, name: str) -> list[str]:

@@ -262,8 +262,9 @@ def connection_argument_spec() -> dict:
     return dict(
         platform=dict(type="str", required=True, choices=["core", "edge"]),
         api_url=dict(type="str", required=True, fallback=(env_fallback, ["RIBBON_API_URL"])),
-        username=dict(type="str", required=True, fallback=(env_fallback, ["RIBBON_USERNAME"])),
-        password=dict(type="str", required=True, no_log=True, fallback=(env_fallback, ["RIBBON_PASSWORD"])),
+        # Not required here: when not given, _ribbon/credentials.py reads the platform's environment variables.
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         timeout=dict(type="int", default=30),
