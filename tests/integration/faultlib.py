@@ -14,6 +14,7 @@ Test-only code: the product never calls any of it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -72,8 +73,11 @@ class MatrixFleet(Fleet):
                 str(REPO / "playbooks" / "rotate.yml"), *args, "-e", json.dumps(vars_)]
 
     def env(self) -> dict:
+        extra = {}
+        if os.environ.get("BYOC_MATRIX_LOGS"):  # reading a row's logs: where its time went, task by task
+            extra["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
         return ansible_env({"BYOC_LAB_JSON": str(self.lab.json_file), "BYOC_STORE_PASSPHRASE": PASSPHRASE,
-                            "BYOC_REPORT_DIR": str(self.report_dir), "ANSIBLE_STDOUT_CALLBACK": "default"})
+                            "BYOC_REPORT_DIR": str(self.report_dir), "ANSIBLE_STDOUT_CALLBACK": "default", **extra})
 
     def run(self, *args: str, extra: dict | None = None, store: Path | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run(self.command(*args, extra=extra, store=store), capture_output=True, text=True,
@@ -260,9 +264,44 @@ def watch(predicate, action, *, interval: float = 0.2, stop: threading.Event | N
     return t
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def kill_run(proc) -> None:
-    """SIGKILL the background run by its PID, with the children of its session (the module processes)."""
-    os.killpg(proc.pid, signal.SIGKILL)
+    """SIGKILL the background run as a dead controller would be: ansible-playbook (by its PID) and every process
+    below it, each by its PID. Not the process group alone: ansible-core's workers call setsid() (their own
+    sessions), so a killpg of ansible-playbook's group left the worker and its module process running, and the
+    module went on writing to the device while the test looked at it. Each process is stopped first (SIGSTOP),
+    until no new one appears, so none can start another between the walk and the kill."""
+    stopped: list[int] = []
+    while True:
+        new = [p for p in [proc.pid, *_descendants(proc.pid)] if p not in stopped]
+        if not new:
+            break
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 # ---- an ACME server with faults: an HTTPS proxy in front of the lab's Pebble ------------------------------------
@@ -275,7 +314,12 @@ class AcmeFaultProxy:
     (``count`` newOrder requests answered 429 ``urn:ietf:params:acme:error:rateLimited`` with ``Retry-After``,
     RFC 8555 §6.6), ``"badnonce"`` (every POST answered 400 ``badNonce`` with a fresh Replay-Nonce, RFC 8555 §6.5),
     ``"invalid"`` (when the client answers the challenge, the TXT record is removed from DNS first, so Pebble's
-    validation fails and the order becomes invalid, RFC 8555 §7.1.6)."""
+    validation fails and the order becomes invalid, RFC 8555 §7.1.6), ``"hold"`` (newOrder and finalize requests
+    are held, unanswered, until ``release()``: a run that is provably inside its ACME order, for as long as the
+    test needs; ``held`` is set while one waits; after ``close()`` a held request is answered 503 and never
+    forwarded, so a run killed meanwhile leaves no order behind)."""
+
+    HOLD_PATHS = ("/order-plz", "/finalize-order/")  # Pebble's newOrder and finalize URLs
 
     def __init__(self, lab, mode: str | None = None, *, count: int = 0, retry_after: int = 1):
         self.pebble = lab.components["pebble"]
@@ -283,6 +327,9 @@ class AcmeFaultProxy:
         self.ca_file = str(lab.ca.cert_file)
         self.mode, self.count, self.retry_after = mode, count, retry_after
         self.hits: list[tuple[str, str, int]] = []
+        self.held = threading.Event()      # "hold": a request is being held now
+        self._released = threading.Event()
+        self._closing = False
         cert, key = lab.ca.issue("acme-fault-proxy", ["localhost", "127.0.0.1"])
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(cert), str(key))
@@ -313,7 +360,13 @@ class AcmeFaultProxy:
         return {"directory": self.directory, "ca_file": self.ca_file, "root_url": f"{self.pebble['management']}/roots/0",
                 "contact": ["mailto:pki@example.test"], "profile": "default"}
 
+    def release(self) -> None:
+        """``"hold"``: let the held requests (and every later one) through."""
+        self._released.set()
+
     def close(self) -> None:
+        self._closing = True
+        self._released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -356,6 +409,17 @@ class AcmeFaultProxy:
             self.hits.append((h.command, path, 400))
             self._problem(h, 400, "badNonce", "JWS has an invalid anti-replay nonce (injected)")
             return
+        if self.mode == "hold" and h.command == "POST" and path.startswith(self.HOLD_PATHS) \
+                and not self._released.is_set():
+            self.hits.append((h.command, path, 0))
+            self.held.set()
+            self._released.wait(600)
+            self.held.clear()
+            if self._closing:
+                with contextlib.suppress(OSError):  # the client may be dead (killed while it waited)
+                    self._problem(h, 503, "serverInternal", "the fault proxy was closed while it held this request")
+                h.close_connection = True
+                return
         if self.mode == "invalid" and h.command == "POST" and path.startswith("/chalZ/"):
             self.hits.append((h.command, path, 0))
             self._remove_challenge_txt()

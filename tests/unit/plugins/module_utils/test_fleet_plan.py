@@ -300,3 +300,17 @@ def test_ignore_backoff_reaches_the_decision(tmp_path):
     assert held["renew"] is False and held["backoff"] is True
     retried = fp.read_group("g1", host, NOW, True, False, None, print, ignore_backoff=True)
     assert retried["renew"] is True and "renewal forced" in retried["reasons"]
+
+
+def test_audiocodes_unit_serving_another_context_than_the_one_holding_the_group_certificate_is_deployed():
+    """Fault matrix row 17 (a run killed after its staged writes, before the re-bind): context byoc-B holds the
+    group's certificate, the SIP Interface still serves byoc-A. What the unit serves is what the SIP Interface is
+    bound to, so the unit is planned for deploy (the staged install then only re-binds)."""
+    names = {0: "default", 1: "byoc-A", 2: "byoc-B"}
+    sip = {"SIPInterface_0": {"tls_context": "byoc-A", "mutual_auth": 0}}
+    contexts = {1: {"certificate": details(FP_B), "trusted_roots": [details(MANAGED)]},
+                2: {"certificate": details(FP_A), "trusted_roots": [details(MANAGED)]}}
+    s = fp.summary_audiocodes({"highAvailability": "Operational"}, contexts, names, sip, ["SIPInterface_0"])
+    assert s["fingerprint"] == FP_B and s["serving"] == {"index": 1, "name": "byoc-A"} and not s["split"]
+    p = plan(inst=s)
+    assert p["deploy"] and p["why"] == [f"serves {FP_B}, the group has {FP_A}"] and p["wanted"] == FP_A

@@ -369,3 +369,35 @@ def test_info(pki, dev):
     assert out["sip_interfaces"] == [{"name": "SIPInterface_0", "tls_context": "BYOC", "mutual_authentication": None}]
     assert out["status"]["ha_operational"] and out["status"]["save_needed"] is False
     assert dev.writes()[-1] == ("POST", "actions/saveConfiguration")  # info added no writes
+
+
+# -- a re-run after a run that was killed half way through a staged install (fault matrix row 17) ---------------
+def test_rerun_after_a_kill_rebinds_the_context_that_already_holds_the_material(pki):
+    """The killed run wrote the group's key, certificate and roots into the free context of the pair but never
+    re-bound: the SIP Interface still serves the other context. The re-run writes no material and re-binds."""
+    w = tc.wanted_from_params(staged(pki))
+    roots = [pki.inter, pki.root]
+    s = tc.DeviceState(status={"highAvailability": "Operational", "saveNeeded": "true"},
+                       names={0: "default", 1: "BYOC-A", 2: "BYOC-B"},
+                       sip={"SIPInterface_0": {"index": 0, "tls_context": "BYOC-B", "mutual_auth": 0}},
+                       proxies={"ProxySet_0": {"index": 0, "tls_context": "BYOC-B"}},
+                       contexts={1: _ctx(1, "BYOC-A", pki.leaf, roots), 2: _ctx(2, "BYOC-B", pki.leaf2, roots)})
+    plan = tc.plan_staged(w, s)
+    assert plan.target == 1 and [st.kind for st in plan.steps] == ["bind", "save"]
+    bind = next(st for st in plan.steps if st.kind == "bind")
+    assert bind.data == {"SIPInterface": ("TLSContext", {0: "BYOC-A"}), "ProxySet": ("TLSContextName", {0: "BYOC-A"})}
+
+
+def test_rerun_after_a_kill_between_key_and_certificate_writes_the_context_again(pki):
+    """Killed after the key write: the free context holds the new key with the old certificate (privateKey.valid
+    false, sbc-apis.md A2). It is not usable, so the re-run writes it again, verifies, then re-binds."""
+    w = tc.wanted_from_params(staged(pki))
+    half = tc.Ctx(index=1, name="BYOC-A", cert=pki.leaf2, key_valid=False, key_size=256, roots=[pki.inter])
+    s = tc.DeviceState(status={"highAvailability": "Operational", "saveNeeded": "true"},
+                       names={0: "default", 1: "BYOC-A", 2: "BYOC-B"},
+                       sip={"SIPInterface_0": {"index": 0, "tls_context": "BYOC-B", "mutual_auth": 0}},
+                       proxies={"ProxySet_0": {"index": 0, "tls_context": "BYOC-B"}},
+                       contexts={1: half, 2: _ctx(2, "BYOC-B", pki.leaf2, [pki.inter])})
+    plan = tc.plan_staged(w, s)
+    assert plan.target == 1
+    assert [st.kind for st in plan.steps] == ["key", "cert", "roots", "verify", "ha", "bind", "save"]
