@@ -311,3 +311,55 @@ def test_the_role_records_in_ensure_and_prunes_in_check_mode_then_for_real(genes
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Pruned: byoc.certificates issuing chain - Delta Issuing 0." in proc.stdout, proc.stdout
     assert org_fps(genesys) == before - {old}
+
+
+def test_the_role_prunes_under_the_orgs_lease_and_gives_it_back(genesys, run, tmp_path):
+    """AWX job slices: pruning takes the org's lease (the one ensure.yml takes to add CAs). While another run holds
+    it, the prune waits and then stops naming the holder, having changed nothing; once it is free, the prune runs
+    and gives the lease back."""
+    from byoc_harness import run_playbook
+
+    store = tmp_path / "store"
+    book = tmp_path / "prune.yml"
+    book.write_text(PLAYBOOK)
+    h = Hierarchy("Echo", 3)  # generation 0 is then neither current nor previous
+    org = {"api_url": genesys.d["api_url"], "client_id": genesys.d["client_id"],
+           "client_secret": genesys.d["client_secret"], "ca_path": genesys.ca_file, "token_cache_dir": genesys.token_dir}
+    xv = {"org": org, "store": {"path": str(store)}}
+    env = {"HOME": str(tmp_path)}
+    for g in range(3):
+        proc = run_playbook(book, extra_vars={**xv, "chains": [{"group": "delta", "chain": h.chain(g)}]}, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        store_material(run, store, "delta", h, g)
+    old = fp_of(pem(h.inters[0]))
+    recorded = ledger(store)
+    assert old in recorded
+    before = org_fps(genesys)
+    lease = {"path": str(store), "group": ledger_file(store).parent.name}  # the org's lease is its ledger group
+
+    # another run (a job slice adding CAs, say) holds the org's lease
+    other = run("certificate_store_lease", dict(lease, holder="other-awx-slice-7", ttl=600))
+    assert other.get("failed") is not True and other["held_by_us"] is True, other
+    genesys.control("POST", "/requests/reset")
+    proc = run_playbook(book, extra_vars={**xv, "chains": [], "genesys_trust_lease_wait": 2}, env=env)
+    assert proc.returncode != 0, proc.stdout
+    assert "is held by other-awx-slice-7" in proc.stdout, proc.stdout[-3000:]
+    assert genesys.requests() == [] and org_fps(genesys) == before  # not even a read of the org
+    assert ledger(store) == recorded
+    # the refused run did not give back a lease it never had
+    read = run("certificate_store_lease", dict(lease, state="read"))
+    assert read["held"] is True and read["lease"]["holder"] == "other-awx-slice-7", read
+
+    # the other run gives it back: the prune takes it, prunes, and gives it back
+    freed = run("certificate_store_lease", dict(lease, holder="other-awx-slice-7", state="released"))
+    assert freed.get("failed") is not True, freed
+    proc = run_playbook(book, extra_vars={**xv, "chains": []}, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Pruned: byoc.certificates issuing chain - Echo Issuing 0." in proc.stdout, proc.stdout
+    assert org_fps(genesys) == before - {old}
+    assert "Give the org's lease back after pruning" in proc.stdout
+    read = run("certificate_store_lease", dict(lease, state="read"))
+    assert read.get("failed") is not True and read["held"] is False, read
+    # a third run can take it at once
+    third = run("certificate_store_lease", dict(lease, holder="third-run", ttl=60))
+    assert third["held_by_us"] is True and third["waited"] == 0, third
