@@ -741,8 +741,9 @@ class Engine:
             return
         try:
             g.lease = lease_mod.renew(g.store, g.name, self.holder, self.args["lease_ttl"])
-        except ByocError as exc:
-            raise GroupFailed(STEP_RENEW_LEASE, exc.msg) from None
+        except ByocError as exc:  # the lease is another run's now: write nothing more for this group
+            g.lease = None
+            raise GroupFailed(STEP_RENEW_LEASE, exc.msg, record=False) from None
 
     def finish(self, g: _Group) -> None:
         from ansible_collections.byoc.certificates.plugins.module_utils._store import document as doc_mod
