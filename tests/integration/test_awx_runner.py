@@ -107,7 +107,7 @@ def job():
         group_vars("grp_mediant_sa").update(byoc_username=env_lookup("AUDIOCODES_USERNAME"),
                                             byoc_password=env_lookup("AUDIOCODES_PASSWORD"))
         group_vars("grp_sbc_core").update(
-            byoc_username=env_lookup("RIBBON_USERNAME"), byoc_password=env_lookup("RIBBON_PASSWORD"),
+            byoc_username=env_lookup("RIBBON_CORE_USERNAME"), byoc_password=env_lookup("RIBBON_CORE_PASSWORD"),
             byoc_ribbon_sftp_username=env_lookup("RIBBON_SFTP_USERNAME"),
             byoc_ribbon_sftp_password=env_lookup("RIBBON_SFTP_PASSWORD"),
             byoc_ribbon_pkcs12_passphrase=env_lookup("RIBBON_PKCS12_PASSPHRASE"))

@@ -103,7 +103,7 @@ class CoreClient:
                 new = AuthenticationFailure(
                     f"The Ribbon SBC Core REST API refused the user name and password of user '{self.username}' (HTTP"
                     f" {exc.details.get('status', 401)}, HTTP Basic) on {method} {url}. Check username and password"
-                    " (or RIBBON_USERNAME / RIBBON_PASSWORD) and that the account is not locked.",
+                    " (or RIBBON_CORE_USERNAME / RIBBON_CORE_PASSWORD) and that the account is not locked.",
                     status=exc.details.get("status"), url=url, response=exc.details.get("response"))
             raise scrub_secrets(new, self.secrets) from None
         except ByocError as exc:

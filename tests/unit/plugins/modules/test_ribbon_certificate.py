@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from ansible_collections.byoc.certificates.plugins.doc_fragments import _ribbon
+from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.credentials import ENV_CREDENTIALS
 from ansible_collections.byoc.certificates.plugins.modules import ribbon_certificate, ribbon_certificate_info
 
-SECRETS = {"password": "RIBBON_PASSWORD", "sftp_password": "RIBBON_SFTP_PASSWORD",
-           "pkcs12_passphrase": "RIBBON_PKCS12_PASSPHRASE"}
+SECRETS = {"sftp_password": "RIBBON_SFTP_PASSWORD", "pkcs12_passphrase": "RIBBON_PKCS12_PASSPHRASE"}
 
 
 def documented_options(module) -> dict:
@@ -28,7 +28,11 @@ def test_secrets_are_no_log_with_env_fallback(module):
     for name, env in SECRETS.items():
         assert spec[name]["no_log"] is True, name
         assert spec[name]["fallback"][1] == [env], name
-    assert spec["username"]["fallback"][1] == ["RIBBON_USERNAME"]
+    # user name and password depend on the platform (RIBBON_CORE_* / RIBBON_EDGE_*, then the old shared names):
+    # read by _ribbon/credentials.py, since an argument-spec env fallback cannot depend on another option
+    assert spec["password"]["no_log"] is True and "fallback" not in spec["password"]
+    assert ENV_CREDENTIALS[("core", "username")] == ["RIBBON_CORE_USERNAME", "RIBBON_USERNAME"]
+    assert ENV_CREDENTIALS[("edge", "password")] == ["RIBBON_EDGE_PASSWORD", "RIBBON_PASSWORD"]
     assert spec["validate_certs"]["default"] is True
 
 
