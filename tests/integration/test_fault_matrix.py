@@ -330,23 +330,20 @@ def test_genesys_401_in_the_middle_of_a_run(f):
 
 def test_genesys_429_storm(f):
     """Fault: the next 8 Genesys API requests are answered 429 with Retry-After: 1.
-    Strikes: the run's one read of the org's trust store (the inventory check play, before any group is planned).
-    The run: honours Retry-After for a bounded number of attempts (genesys client: 6 per request, genesys-cloud-api.md
-    §5.3), then stops before anything is planned or touched, naming the device whose task failed, the step, the
-    org's API and the 429 (the storm concerns the org, not a group: no group is named, none was touched).
-    End state: the unit serves the certificate it served before; no device write."""
+    Strikes: the run's first Genesys request, the read of the org's trust store (inventory check play).
+    The run: honours Retry-After and asks again (the Genesys client: up to 10 retries of a 429, as the SDK does,
+    genesys-cloud-api.md §5.3), so the storm costs about 8 s; then it renews, trusts, deploys and verifies.
+    End state: the unit serves a new certificate that the org trusts; the whole storm was answered."""
     host, group = "sbc_edge", GROUP["sbc_edge"]
-    writes = len(f.device_writes(host))
+    before = f.probe(host)["peer_sha256"]
     f.genesys("POST", "faults", {"rate_limit": {"count": 8, "retry_after": 1}})
     proc = force(group, fleet=f)
     left = f.genesys()["faults"]["rate_limit"]["count"]
-    f.genesys("DELETE", "faults")  # the rest of the storm would strike the invariant's own reads of the org
-    assert left < 8, left  # the storm struck
-    assert proc.returncode != 0, proc.stdout[-4000:]  # 8 answers outlast the client's bound on one request
-    assert len(f.device_writes(host)) == writes
-    invariant(f, proc, limit=group,
-              names=[rf"fatal: \[{host}\]", r"Read the org's trusted certificate authorities",
-                     r"kept answering HTTP 429 on GET \S+/certificateauthorities after \d+ attempts"])
+    f.genesys("DELETE", "faults")  # (nothing left when the row passes; else it would strike the invariant's reads)
+    assert left == 0, left  # all 8 answers struck the run
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    seen = invariant(f, proc, limit=group, names=[])
+    assert seen["served"][host] != before
 
 
 def test_genesys_5xx(f):
