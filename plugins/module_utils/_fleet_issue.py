@@ -754,10 +754,15 @@ class Engine:
         try:
             for z in g.authz:
                 g.client.respond(z["challenge_url"])
-            for z in g.authz:
-                g.client.wait_authorization(z["url"], timeout=timeout)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             raise GroupFailed(STEP_VALIDATE, _safe(exc, self.secrets), getattr(exc, "retry_after", None)) from None
+        for z in g.authz:
+            try:
+                g.client.wait_authorization(z["url"], timeout=timeout)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                how = "did not become valid in time" if getattr(exc, "kind", "") == "timeout" else "became invalid"
+                raise GroupFailed(STEP_VALIDATE, f"the authorization of {z.get('identifier')} {how}: {_safe(exc, self.secrets)}",
+                                  getattr(exc, "retry_after", None)) from None
         self._renew_lease(g)
         try:
             order = g.client.finalize(g.order, g.csr_der, timeout=timeout)
