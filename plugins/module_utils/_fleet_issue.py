@@ -635,7 +635,7 @@ class Engine:
                 record = txt_record_for(z["record"], dns.get("challenge_aliases") or {})
                 if dns.get("follow_cname"):
                     resolve.require_dnspython("for follow_cname")
-                    resolvers = [(h, p) for h, p in (rec.parse_addr(r, 53, "resolver") for r in dns.get("resolver") or [])]
+                    resolvers = [rec.parse_addr(r, 53, "resolver") for r in dns.get("resolver") or []]
                     record, _chain = resolve.follow_cnames(record, resolvers or resolve.system_resolvers())
                 if zone_opt and not is_subdomain(record, zone_opt):
                     raise InputError("dns.zone", f"the record {record} is not inside the zone {zone_opt}")

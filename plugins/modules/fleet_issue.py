@@ -20,11 +20,11 @@ description:
     group's store entry when one has it, and recorded in the entry of every group that orders), the root CA (file or
     URL), the DNS provider objects.
   - DNS-01 for the whole batch together - every TXT record is published, then ONE wait until every authoritative
-    server serves every record, then every challenge is answered. RV(groups[].dns_wait_seconds) is the wait per group.
+    server serves every record, then every challenge is answered. C(dns_wait_seconds) in RV(groups) is the wait per group.
   - If the store's current certificate differs from O(groups[].planned_fingerprint) once the lease is taken,
     another run renewed the group meanwhile - its certificate is delivered and nothing is ordered.
   - A group that fails is recorded in the store (failure backoff, as the role records it) and reported in
-    RV(groups[].msg) as "Group <g> - issuing failed at '<step>' - <what>. Backoff - ..." (with colons); the other groups go on.
+    C(msg) in RV(groups) as "Group <g> - issuing failed at '<step>' - <what>. Backoff - ..." (with colons); the other groups go on.
   - Runs on the controller. The action plugin of the same name does the work in-process with threads. Use it with
     C(run_once) and C(no_log) (the result holds the private keys in RV(private_keys)), then hand the material out
     per host with C(set_fact).
@@ -125,7 +125,7 @@ options:
             type: bool
             default: true
           root_file:
-            description: A file holding the root CA of the chain (kept with the certificate, delivered as RV(groups[].root)).
+            description: A file holding the root CA of the chain (kept with the certificate, delivered as C(root) in RV(groups)).
             type: str
             default: ""
           root_url:
