@@ -11,7 +11,8 @@ and the DNS providers, and waits once for every TXT record (``module_utils/_flee
 the DNS wait) is printed while it runs. The module of the same name documents it and runs the same code when the
 action is bypassed.
 
-The result holds the private keys (``private_keys``): register it with ``no_log: true``. Errors follow the module
+The result holds the private keys (``private_keys``): register it with ``no_log: true``; a result that holds a key
+is hidden anyway (``_ansible_no_log``), so a forgotten ``no_log`` prints no key. Errors follow the module
 rules: bad input names the field; a group's failure is data (``groups[g].failed``, ``msg``), never a failure of the
 batch; anything unexpected is reported by type and place only (``_runner.failure_of``).
 """
@@ -48,4 +49,9 @@ class ActionModule(ActionBase):
                                    progress=progress)
             return dict(out, warnings=[scrub(w, secrets) for w in warnings])
 
-        return run_action(self, result, "fleet_issue", _fleet_issue.ARGUMENT_SPEC, work)
+        result = run_action(self, result, "fleet_issue", _fleet_issue.ARGUMENT_SPEC, work)
+        if result.get("private_keys"):
+            # A result that holds a private key is hidden as if the task had no_log, also when the user forgot it:
+            # no key may print, not at -vvv (ansible-core honours a result's own _ansible_no_log).
+            result["_ansible_no_log"] = True
+        return result

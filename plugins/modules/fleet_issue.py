@@ -275,7 +275,8 @@ options:
     default: 30
 notes:
   - The private keys are only in RV(private_keys); register the task with C(no_log), and hand each key to the deploy
-    step in a C(set_fact) with C(no_log).
+    step in a C(set_fact) with C(no_log). A result that holds a key is hidden even without C(no_log) (as if it were
+    set), so a forgotten C(no_log) prints no key; print the public outcome from RV(groups) or RV(lines) instead.
 seealso:
   - module: byoc.certificates.fleet_plan
   - module: byoc.certificates.certificate_store

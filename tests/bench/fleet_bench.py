@@ -161,7 +161,7 @@ class Observer:
 
     def pebble(self) -> dict:
         text = (self.lab.dir / "logs" / "pebble.log").read_text(errors="replace")
-        return {"orders": len(re.findall(r"POST /order-plz", text)),
+        return {"orders": len(re.findall(r"Added order ", text)),
                 "ari": len(re.findall(r"GET /[^ ]*(?:renewal-?info|acme-ari)", text, re.I)),
                 "requests": len(re.findall(r"\] ?(?:GET|POST|HEAD) /|\d (?:GET|POST|HEAD) /", text))}
 

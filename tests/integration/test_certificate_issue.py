@@ -132,7 +132,7 @@ class Role:
     # the server's own record of new orders
     def order_count(self) -> int:
         if self.part in PEBBLES:
-            return len(re.findall(r"POST /order-plz", self.lab.lab.log_file(self.part).read_text()))
+            return len(re.findall(r"Added order ", self.lab.lab.log_file(self.part).read_text()))
         db = Path(part(self.lab, self.part)["config"]).parent / "acme_srv.db"
         with sqlite3.connect(db) as conn:
             return conn.execute("SELECT count(*) FROM orders").fetchone()[0]

@@ -134,7 +134,7 @@ class EdgeLab:
 
     def orders(self) -> int:
         """New-order requests Pebble has seen (its own log)."""
-        return len(re.findall(r"POST /order-plz", (self.lab.dir / "logs" / "pebble.log").read_text()))
+        return len(re.findall(r"Added order ", (self.lab.dir / "logs" / "pebble.log").read_text()))
 
 
 @pytest.fixture(scope="module")

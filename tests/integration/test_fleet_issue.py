@@ -56,7 +56,8 @@ class Batch:
             g[k] = dict(g[k], **v) if isinstance(v, dict) and isinstance(g.get(k), dict) else v
         return g
 
-    def run(self, groups: list[dict], *, check: bool = False, verbosity: int = 0, **args) -> subprocess.CompletedProcess:
+    def run(self, groups: list[dict], *, check: bool = False, verbosity: int = 0, no_log: bool = True,
+            **args) -> subprocess.CompletedProcess:
         out = self.dir / "result.json"
         if out.exists():
             out.unlink()
@@ -71,7 +72,7 @@ class Batch:
     - name: Issue the batch
       byoc.certificates.fleet_issue: "{{{{ fi_args }}}}"
       register: fi
-      no_log: true
+      no_log: {str(no_log).lower()}
     - name: Save the public part of the result for the test
       ansible.builtin.copy:
         content: >-
@@ -229,3 +230,13 @@ def test_no_secret_in_the_output_at_vvv(batch, first):
     for secret in (PASSPHRASE, batch.bind["tsig"]["secret"]):
         assert secret not in out
     assert "PRIVATE KEY" not in out
+
+
+def test_a_forgotten_no_log_still_prints_no_key(batch, first):
+    """A user who calls fleet_issue without no_log gets the result hidden (it holds the private keys), at -vvv too."""
+    proc = batch.run([batch.group("fi-g1", first["names"]["fi-g1"])], force=True, verbosity=3, no_log=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.result["key_groups"] == ["fi-g1"]  # a key was delivered (and registered)
+    out = proc.stdout + proc.stderr
+    assert "PRIVATE KEY" not in out and PASSPHRASE not in out
+    assert "the output has been hidden" in out

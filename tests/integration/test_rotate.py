@@ -109,7 +109,7 @@ class Fleet:
         return out
 
     def orders(self) -> int:
-        return len(re.findall(r"POST /order-plz", (self.lab.dir / "logs" / "pebble.log").read_text()))
+        return len(re.findall(r"Added order ", (self.lab.dir / "logs" / "pebble.log").read_text()))
 
     def ari_requests(self) -> int:
         return len(re.findall(r"GET /[^ ]*renewalInfo/", (self.lab.dir / "logs" / "pebble.log").read_text()))
