@@ -23,8 +23,9 @@ secondary, and our pipeline and lego run on the same lab.
 Figures per run: wall, controller CPU seconds (user+system of the whole process tree, from wait4) and peak memory
 (the largest summed RSS of the tree, sampled every 0.2 s); ACME orders and ARI requests (Pebble's log); requests per
 device (each emulator's /_control/requests) and per org (the Genesys emulator's log, tokens minted, 429 answers,
-the highest request count in any 60 s window); DNS-01 propagation wait per certificate (wait_seconds of every
-dns01_record result, tests/bench/callback_plugins/bench_profile.py); wall per task. End state, observed
+the highest request count in any 60 s window); DNS-01 propagation wait per certificate (the batch engine's
+dns_wait_seconds per group, or wait_seconds of every dns01_record result with byoc_issue_engine role;
+tests/bench/callback_plugins/bench_profile.py); wall per task. End state, observed
 independently: a TLS handshake by name to every device (trust = Pebble's root only, presenting an Edge's client
 certificate), and the org's trunks connected.
 

@@ -1,6 +1,10 @@
 """Benchmark-only callback (tests/bench, never shipped): per task, how many host results and how much wall time,
-and the DNS-01 propagation wait of every certificate (``wait_seconds`` of byoc.certificates.dns01_record results).
-Writes JSON to $BYOC_BENCH_PROFILE at the end of the run. Enabled only by tests/bench/fleet_bench.py."""
+and the DNS-01 propagation wait of every certificate. Two engines, two sources: the role engine
+(``byoc_issue_engine: role``) reports ``wait_seconds`` in every byoc.certificates.dns01_record result; the batch engine
+(fleet_issue, the default) runs with no_log, so its result never reaches a callback, and the wait is read from
+``dns_wait_seconds`` of the ``certificate_issue_result`` fact that roles/fleet_plan/tasks/issue.yml then sets on each
+group's leader (public material only). Writes JSON to $BYOC_BENCH_PROFILE at the end of the run. Enabled only by
+tests/bench/fleet_bench.py."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ DOCUMENTATION = """
 name: bench_profile
 type: aggregate
 short_description: task timings and DNS waits for tests/bench (test-only)
-description: [Per-task host counts and wall time, dns01_record wait_seconds, written as JSON.]
+description: [Per-task host counts and wall time, the DNS-01 wait per certificate (either engine), written as JSON.]
 """
 
 
@@ -55,6 +59,11 @@ class CallbackModule(CallbackBase):
             for item in res.get("results") or [res]:  # a loop's results are a list
                 if isinstance(item, dict) and item.get("wait_seconds") is not None and item.get("propagated") is not None:
                     self.dns_waits.append({"host": result._host.get_name(), "wait_seconds": item["wait_seconds"]})
+        facts = res.get("ansible_facts") if isinstance(res.get("ansible_facts"), dict) else {}
+        issued = facts.get("certificate_issue_result")
+        if isinstance(issued, dict) and issued.get("renewed") and isinstance(issued.get("dns_wait_seconds"), (int, float)):
+            self.dns_waits.append({"host": result._host.get_name(), "group": issued.get("group"),
+                                   "wait_seconds": issued["dns_wait_seconds"], "engine": "batch"})
         if failed:
             self.failed.append(f"{result._host.get_name()}: {name}")
 
