@@ -780,11 +780,7 @@ class Engine:
                 passphrase=passphrase, order_uri=order_url)
 
             def keep(doc: dict) -> None:
-                cur = doc.get("current")
-                if not cur or cur.get("fingerprint") != material["fingerprint"]:
-                    doc["previous"] = cur
-                    doc["current"] = material
-                    doc["backoff"] = None
+                doc_mod.make_current(doc, material)
                 doc["last_order_url"] = order_url
             self._update(g, keep)
         except Exception as exc:  # pylint: disable=broad-exception-caught

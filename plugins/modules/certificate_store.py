@@ -428,11 +428,7 @@ def work(module):
         doc_mod.reencrypt(after, p["passphrase"], p["new_passphrase"])
     result["passphrase_changed"] = rekey
     if material:
-        cur = after.get("current")
-        if not cur or cur.get("fingerprint") != material["fingerprint"]:
-            after["previous"] = cur
-            after["current"] = material
-            after["backoff"] = None
+        if doc_mod.make_current(after, material):
             result["rotated"] = True
         if p["order_uri"]:
             after["last_order_url"] = p["order_uri"]

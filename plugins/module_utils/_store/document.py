@@ -287,6 +287,19 @@ def check_root(root_pem: str, material: dict) -> tuple[str, str, list[str]]:
     return _pem.to_pem(root), _pem.fingerprint(root), warnings
 
 
+def make_current(doc: dict, material: dict) -> bool:
+    """``material`` becomes the group's current certificate: the old current becomes previous (what a rollback goes
+    back to) and the backoff ends. False (and nothing changed) when it already is the current one. The one rule for
+    every writer of new material (certificate_store, fleet_issue), so both engines leave the same document."""
+    cur = doc.get("current")
+    if cur and cur.get("fingerprint") == material["fingerprint"]:
+        return False
+    doc["previous"] = cur
+    doc["current"] = material
+    doc["backoff"] = None
+    return True
+
+
 def summarize(material: dict | None, *, include_pem: bool = True) -> dict | None:
     """The public part of a stored material (never the key)."""
     if not material:
