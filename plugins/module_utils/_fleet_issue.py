@@ -605,9 +605,13 @@ class Engine:
             try:
                 g.order = g.client.new_order(g.names, replaces=replaces or None, profile=acme.get("profile") or None)
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                # acme-and-dns.md §0 item 1 and §1.5: alreadyReplaced means an earlier run got the replacement but
-                # did not keep it; the stored certificate is still the old one, so order again without replaces.
-                if not replaces or getattr(exc, "kind", "") != "alreadyReplaced":
+                # acme-and-dns.md §1.5: community.crypto's default strategy orders again without replaces when an
+                # order with it fails. alreadyReplaced means an earlier run got the replacement but did not keep it
+                # (the stored certificate is still the old one); a CA may also refuse the replaced certificate for
+                # another reason, e.g. Pebble answers 500 "could not find an order for the given certificate" when
+                # the account is not the one that ordered it (a new ACME directory URL, hence a new account). A
+                # refusal that is about the CA's state (rate limit, nonces, connection) is not retried here.
+                if not replaces or getattr(exc, "kind", "") in ("rateLimited", "badNonce", "connection", "timeout"):
                     raise
                 g.replaces_dropped = True
                 g.order = g.client.new_order(g.names, replaces=None, profile=acme.get("profile") or None)

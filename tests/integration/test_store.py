@@ -365,6 +365,7 @@ GROUP_DEFAULTS = {
     "verify": lambda tmp: {"nameservers": ["127.0.0.1:9"], "timeout": 5, "concurrency": 2},
     "report": lambda tmp: {"dir": str(tmp / "report"), "print_table": False},
     "plan": lambda tmp: {"concurrency": 2, "timeout": 5, "managed_fingerprint": ""},
+    "issue": lambda tmp: {"workers": 2, "timeout": 5, "lease_ttl": 60, "passphrase": PASSPHRASE},
 }
 # the module's own minimal arguments (everything else comes from the group's defaults)
 MODULE_ARGS = {
@@ -376,6 +377,7 @@ MODULE_ARGS = {
                           "ca_certificates": "not a certificate: refused by the gate, after the options were accepted"},
     "fleet_report": {"groups": []},
     "fleet_plan": {"hosts": []},
+    "fleet_issue": {"groups": []},
 }
 
 
