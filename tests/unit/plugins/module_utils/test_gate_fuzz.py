@@ -14,9 +14,11 @@ secret wherever it sits.
 from __future__ import annotations
 
 import datetime
+import os
 import string
 
 import pytest
+from ansible.module_utils.common.validation import check_type_dict
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -29,7 +31,10 @@ from ansible_collections.byoc.certificates.plugins.module_utils._errors import I
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
-FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# A fixed seed by default, so that CI is reproducible; BYOC_FUZZ_RANDOM=1 explores new examples (and
+# BYOC_FUZZ_EXAMPLES=N runs more of them), which is how the fuzz is run by hand after a change to the gate.
+FUZZ = settings(max_examples=int(os.environ.get("BYOC_FUZZ_EXAMPLES", "150")), deadline=None, database=None,
+                derandomize=os.environ.get("BYOC_FUZZ_RANDOM") != "1", suppress_health_check=[HealthCheck.too_slow])
 
 
 def _cert(cn, key, issuer_cn, issuer_key, *, ca, start=NOW - DAY, end=NOW + 30 * DAY):
@@ -236,9 +241,16 @@ def test_a_no_log_value_is_found_at_any_depth_and_in_any_shape(secret, nest, sha
     if shape == "text" and nest > 1:
         assert "not parsable {" in found  # unreadable value of a secret-bearing option: masked whole
     elif shape == "text" and nest == 1:
-        # key=value parsing trims the value (and splits it at separators): what it yields is what must be found
-        if not any(c in secret.strip() for c in ", =\n\t"):
-            assert secret.strip() in found
+        text = params[next(iter(params))]
+        try:
+            check_type_dict(text)
+        except (TypeError, ValueError):
+            # ansible-core cannot read it either (e.g. "token= 000"): nobody can tell the secret, it is masked whole
+            assert text in found
+        else:
+            # key=value parsing trims the value (and splits it at separators): what it yields is what must be found
+            if not any(c in secret.strip() for c in ", =\n\t"):
+                assert secret.strip() in found
     else:
         assert secret.strip() in found and repr(secret)[1:-1] in found
 

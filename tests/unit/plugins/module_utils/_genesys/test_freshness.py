@@ -136,8 +136,11 @@ def test_progress_continues_across_rounds():
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+# A fixed seed unless BYOC_FUZZ_RANDOM=1 (as in test_gate_fuzz.py): CI is reproducible, exploration is by hand.
+_DERANDOMIZE = __import__("os").environ.get("BYOC_FUZZ_RANDOM") != "1"
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+@settings(max_examples=300, deadline=None, derandomize=_DERANDOMIZE, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=80), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
                  st.datetimes(timezones=st.sampled_from([UTC, datetime.timezone(datetime.timedelta(hours=5))]))
                  .map(lambda d: d.isoformat())))
@@ -154,7 +157,7 @@ def test_observed_after_fuzz(value):
     assert point.tzinfo is not None and (point - NOW).total_seconds() <= T.FUTURE_SLACK
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=_DERANDOMIZE)
 @given(st.one_of(st.none(), st.text(max_size=40), st.integers(), st.floats(), st.booleans()))
 @example("0001-01-01T00:00:00+05:00")
 @example("9999-12-31T23:59:59.999-05:00")
