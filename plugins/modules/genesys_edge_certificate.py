@@ -148,6 +148,9 @@ options:
         and previous chains (what a rollback goes back to) are never pruned. A group listed without a current
         certificate in the store (not issued yet) is treated as not listed - the CAs recorded for it are kept - with
         a warning.
+      - With O(state=present) and O(store), the certificate groups that share this chain (with or instead of
+        O(group)); the CAs created are recorded for each of them, so one call serves every group of a batch that
+        has the same issuing chain.
     type: list
     elements: str
   grace_period:
@@ -382,16 +385,19 @@ def work(module: AnsibleModule) -> dict:
         return work_pruned(module)
     # 1. Input, before anything is touched.
     services = trust.check_services(p["services"])
-    for name in ("groups", "keep_fingerprints"):
-        if p[name]:
-            raise InputError(name, "is only used with state=pruned")
-    if p["group"] and not p["store"]:
-        raise InputError("group", "is recorded in the store: give store as well")
+    if p["keep_fingerprints"]:
+        raise InputError("keep_fingerprints", "is only used with state=pruned")
+    if p["groups"] and p["state"] != "present":
+        raise InputError("groups", "is only used with state=pruned, or with state=present and store")
+    for name in ("group", "groups"):
+        if p[name] and not p["store"]:
+            raise InputError(name, "is recorded in the store: give store as well")
+    record_for: list[str] = []
     if p["store"] and p["state"] == "present":
-        if not p["group"]:
+        if not p["group"] and not p["groups"]:
             raise InputError("group", "state=present with store records the CAs created for a certificate group:"
-                                      " give the group")
-        store_base.check_group(p["group"])
+                                      " give the group (or groups, every group that shares this chain)")
+        record_for = [store_base.check_group(g) for g in ([p["group"]] if p["group"] else []) + list(p["groups"] or [])]
     desired: list[dict] = []
     remove: list[str] = []
     warnings: list[str] = []
@@ -442,7 +448,7 @@ def work(module: AnsibleModule) -> dict:
     finally:
         if recording:
             now = datetime.datetime.now(datetime.timezone.utc)
-            recorded = update_ledger(p, api_url, lambda ledger: trust.record_added(ledger, actions, p["group"], now))
+            recorded = update_ledger(p, api_url, lambda ledger: trust.record_added(ledger, actions, record_for, now))
     result = {"changed": changed, "authorities": [trust.public(a) for a in actions], "api": stats(client)}
     if p["store"]:
         result["recorded"] = recorded

@@ -98,6 +98,7 @@ def _rss_kb(pids: list[int]) -> int:
 
 
 DEADLINE = [float("inf")]  # monotonic time by which every measured command must have ended (--budget)
+PLAYBOOK_EXTRA: list[str] = []  # extra ansible-playbook arguments for every rotate.yml run (--serial)
 
 
 def measured(argv: list[str], env: dict, log: Path, cwd: Path = REPO) -> dict:
@@ -273,7 +274,7 @@ def run_pipeline(obs: Observer, source: Path, label: str, out: Path) -> dict:
     playbook = source / "ansible_collections" / "byoc" / "certificates" / "playbooks" / "rotate.yml"
     before = {"pebble": obs.pebble(), "devices": obs.device_requests(), "genesys": obs.genesys()}
     obs.start_rate_sampler()
-    run = measured([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", inv, str(playbook)], env,
+    run = measured([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", inv, str(playbook), *PLAYBOOK_EXTRA], env,
                    out / f"{label}.log")
     peak_minute = obs.stop_rate_sampler()
     after = {"pebble": obs.pebble(), "devices": obs.device_requests(), "genesys": obs.genesys()}
@@ -560,7 +561,11 @@ def main(argv=None) -> int:
     ap.add_argument("--source", default="", help="a directory holding ansible_collections/byoc/certificates")
     ap.add_argument("--keep", action="store_true", help="keep the labs' directories")
     ap.add_argument("--tools-only", action="store_true", help="only certbot and lego (on a fresh fleet lab)")
+    ap.add_argument("--serial", default="", metavar="N,M,...",
+                    help="byoc_rollout_serial for every rotate.yml run (default: the playbook's, 1,10)")
     args = ap.parse_args(argv)
+    if args.serial:
+        PLAYBOOK_EXTRA[:] = ["-e", json.dumps({"byoc_rollout_serial": [int(x) for x in args.serial.split(",")]})]
     args.compare = [int(x) for x in args.compare.split(",") if x]
     args.tools = [x for x in args.tools.split(",") if x]
     out = Path(args.out)

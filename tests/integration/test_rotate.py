@@ -317,7 +317,8 @@ def test_a_device_that_cannot_be_read_fails_its_host_and_the_others_are_still_pl
     assert proc.returncode != 0
     assert f"could not read ribbon_edge device sbc_edge at {dead}" in out and "run again" in out, out[-3000:]
     assert re.search(r"grp_sbc_core/sbc_core \(.*\): nothing to do", out), out[-3000:]
-    assert recap(proc)["sbc_edge"]["failed"] == 1 and recap(proc)["sbc_core"]["failed"] == 0, recap(proc)
+    # a converged host runs no task of its own (planned once for the whole run): it is absent from the recap or ok
+    assert recap(proc)["sbc_edge"]["failed"] == 1 and recap(proc).get("sbc_core", {}).get("failed", 0) == 0, recap(proc)
     assert fleet.c["ribbon_edge"]["credentials"]["password"] not in out
 
 

@@ -235,10 +235,12 @@ def _parse(text: t.Any) -> datetime.datetime | None:
         return None
 
 
-def record_added(ledger: dict, actions: list[dict], group: str, now: datetime.datetime) -> bool:
-    """Record in ``ledger`` (in place) the CAs that ``actions`` created for ``group``; a CA recorded before that the
-    group needs again gets the group added and is no longer superseded. A CA that existed without a record (added by
-    someone else) stays unrecorded. Returns whether the ledger changed."""
+def record_added(ledger: dict, actions: list[dict], group: str | list[str], now: datetime.datetime) -> bool:
+    """Record in ``ledger`` (in place) the CAs that ``actions`` created for ``group`` (one group, or every group that
+    shares this chain); a CA recorded before that a group needs again gets the group added and is no longer
+    superseded. A CA that existed without a record (added by someone else) stays unrecorded. Returns whether the
+    ledger changed."""
+    wanted = sorted({group} if isinstance(group, str) else set(group))
     entries = ledger.setdefault("authorities", {})
     changed = False
     for act in actions:
@@ -249,13 +251,13 @@ def record_added(ledger: dict, actions: list[dict], group: str, now: datetime.da
             if not act.get("id"):
                 continue  # not created (a failed request): nothing to record
             entries[fp] = {"id": act.get("id"), "name": act.get("name"), "subject": act.get("subject"),
-                           "not_after": act.get("not_after"), "added": _iso(now), "groups": [group],
+                           "not_after": act.get("not_after"), "added": _iso(now), "groups": wanted,
                            "superseded": None}
             changed = True
         elif fp in entries:
             e = entries[fp]
-            if group not in e.get("groups", []):
-                e["groups"] = sorted(set(e.get("groups", [])) | {group})
+            if not set(wanted) <= set(e.get("groups", [])):
+                e["groups"] = sorted(set(e.get("groups", [])) | set(wanted))
                 changed = True
             if e.get("superseded"):
                 e["superseded"] = None

@@ -41,6 +41,17 @@ def test_record_added_records_only_what_was_created():
     assert trust.record_added(led, [{"action": "none", "fingerprint": "a"}], "g2", NOW) is False
 
 
+def test_record_added_for_every_group_that_shares_the_chain():
+    """ensure.yml makes one call per distinct chain: a CA created for it is recorded for every group that shares it,
+    and a CA recorded before gains the groups it lacks (prune keeps a CA while any of them needs it)."""
+    led = {}
+    assert trust.record_added(led, [{"action": "create", "fingerprint": "a", "id": "1"}], ["g2", "g1", "g2"], NOW)
+    assert led["authorities"]["a"]["groups"] == ["g1", "g2"]
+    assert trust.record_added(led, [{"action": "none", "fingerprint": "a"}], ["g1", "g3"], NOW) is True
+    assert led["authorities"]["a"]["groups"] == ["g1", "g2", "g3"]
+    assert trust.record_added(led, [{"action": "none", "fingerprint": "a"}], ["g3", "g1"], NOW) is False
+
+
 def test_plan_prune_verdicts():
     old = iso(NOW - 40 * DAY)
     led = ledger(a=(["g1"], old), b=(["g1"], None), c=(["g1"], old), d=(["gx"], old), e=(["g1"], old),

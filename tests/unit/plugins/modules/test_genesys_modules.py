@@ -76,6 +76,9 @@ def no_network(monkeypatch):
     (cert_mod, {"state": "absent"}, "certificate"),
     (cert_mod, {"state": "absent", "fingerprints": ["xyz"]}, "fingerprints"),
     (cert_mod, {"certificate": "x", "services": []}, "services"),
+    (cert_mod, {"certificate": "x", "groups": ["g1"]}, "groups"),  # recorded in the store: store needed
+    (cert_mod, {"state": "absent", "fingerprints": ["ab"], "groups": ["g1"]}, "groups"),
+    (cert_mod, {"certificate": "x", "store": {"path": "/tmp"}, "groups": ["g1", "../x"]}, "group"),
     (info_mod, {"fingerprint": "12"}, "fingerprint"),
     (trunk_mod, {"timeout": 0}, "timeout"),
     (trunk_mod, {"trunk_names": [" "]}, "trunk_names"),
