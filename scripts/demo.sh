@@ -34,7 +34,9 @@ echo "==> before: what the Edges see (scripts/demo_observe.py, independent of th
 "$bin/python" scripts/demo_observe.py "$BYOC_LAB_JSON" before
 
 echo "==> the plan (--check --diff: nothing is written)"
-"$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml --check --diff | grep -E '"msg": ".*/.* \(' || true
+# the plan of the whole run (one line per host: group/host (vendor, SIP-TLS name:port): what and why), then the count
+"$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml --check --diff \
+  | sed -n '/Show the plan of the run/,/the rollout covers only these/p' | sed -nE 's/^ +"msg": "(.*)"$/  \1/p; t; s/^ +"(.*)",?$/  \1/p' || true
 
 echo "==> rotating the fleet: canary first, then the rest (playbooks/rotate.yml)"
 "$bin/ansible-playbook" -i inventory.example/lab playbooks/rotate.yml
