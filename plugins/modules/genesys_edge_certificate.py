@@ -194,6 +194,13 @@ EXAMPLES = r"""
     store: {path: /var/lib/byoc-store}
     group: sbc-emea
 
+- name: Trust one chain shared by several groups in one call (each group is recorded for the CAs created)
+  byoc.certificates.genesys_edge_certificate:
+    region: eu_west_1
+    certificate: "{{ issuing_chain }}"
+    store: {path: /var/lib/byoc-store}
+    groups: [sbc-emea, sbc-us]
+
 - name: Show which superseded REMOTE CAs created by byoc.certificates would be pruned (30 days after)
   byoc.certificates.genesys_edge_certificate:
     region: eu_west_1
@@ -397,7 +404,12 @@ def work(module: AnsibleModule) -> dict:
         if not p["group"] and not p["groups"]:
             raise InputError("group", "state=present with store records the CAs created for a certificate group:"
                                       " give the group (or groups, every group that shares this chain)")
-        record_for = [store_base.check_group(g) for g in ([p["group"]] if p["group"] else []) + list(p["groups"] or [])]
+        record_for = [store_base.check_group(p["group"])] if p["group"] else []
+        for g in p["groups"] or []:
+            try:
+                record_for.append(store_base.check_group(g))
+            except InputError as exc:  # the same rule, named after the option that holds the bad name
+                raise InputError("groups", exc.msg.split(": ", 1)[-1]) from None
     desired: list[dict] = []
     remove: list[str] = []
     warnings: list[str] = []

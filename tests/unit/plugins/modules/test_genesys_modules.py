@@ -78,7 +78,7 @@ def no_network(monkeypatch):
     (cert_mod, {"certificate": "x", "services": []}, "services"),
     (cert_mod, {"certificate": "x", "groups": ["g1"]}, "groups"),  # recorded in the store: store needed
     (cert_mod, {"state": "absent", "fingerprints": ["ab"], "groups": ["g1"]}, "groups"),
-    (cert_mod, {"certificate": "x", "store": {"path": "/tmp"}, "groups": ["g1", "../x"]}, "group"),
+    (cert_mod, {"certificate": "x", "store": {"path": "/tmp"}, "groups": ["g1", "../x"]}, "groups"),
     (info_mod, {"fingerprint": "12"}, "fingerprint"),
     (trunk_mod, {"timeout": 0}, "timeout"),
     (trunk_mod, {"trunk_names": [" "]}, "trunk_names"),
