@@ -70,9 +70,13 @@ def summary_audiocodes(status: dict, contexts: dict[int, dict], names: dict[int,
     }
 
 
-def summary_ribbon_core(info: dict) -> dict:
+def summary_ribbon_core(info: dict, name_prefix: str = "byoc") -> dict:
     """What a Ribbon SBC Core pair serves, from ``_ribbon.core.run_info`` (every node's file read over SFTP:
-    sbc-apis.md B2, files are not replicated between nodes)."""
+    sbc-apis.md B2, files are not replicated between nodes). ``versioned``: how many of our versioned certificate
+    objects (``name_prefix``) the pair holds; with two or fewer (the bound one and the rollback target) a prune has
+    nothing it may remove."""
+    from ansible_collections.byoc.certificates.plugins.module_utils._ribbon.core import is_versioned
+
     b = info.get("bound") or {}
     d = b.get("details") or {}
     nodes = b.get("nodes") or {}
@@ -96,6 +100,8 @@ def summary_ribbon_core(info: dict) -> dict:
         "split_detail": detail,
         "serving": {"name": b.get("name")},
         "ha": "in sync" if ha.get("in_sync", False) else "not in sync",
+        "versioned": sum(1 for c in info.get("certificates") or []
+                         if c.get("type", "local") == "local" and is_versioned(c.get("name") or "", name_prefix)),
     }
 
 
@@ -308,6 +314,7 @@ _CONNECTION = {
     "sftp_password": {"type": "str", "default": "", "no_log": True},
     "pkcs12_passphrase": {"type": "str", "default": "", "no_log": True},
     "tls_profile": {"type": "str", "default": ""},
+    "name_prefix": {"type": "str", "default": "byoc"},
 }
 _ACME = {
     "directory": {"type": "str", "required": True},
@@ -331,13 +338,13 @@ ARGUMENT_SPEC = {
         "host": {"type": "str", "required": True},
         "group": {"type": "str", "required": True},
         "vendor": {"type": "str", "required": True, "choices": list(VENDORS)},
-        "names": {"type": "list", "elements": "str", "required": True},
+        "names": {"type": "list", "elements": "str"},
         "endpoint": {"type": "str", "default": ""},
         "connection": {"type": "dict", "required": True, "options": _CONNECTION},
         "maintenance_window": {"type": "dict", "default": {}},
         "install_managed_ca": {"type": "bool", "default": True},
-        "acme": {"type": "dict", "required": True, "options": _ACME},
-        "store": {"type": "dict", "required": True, "options": _STORE},
+        "acme": {"type": "dict", "options": _ACME},
+        "store": {"type": "dict", "options": _STORE},
     }},
     "force": {"type": "bool", "default": False},
     "ignore_backoff": {"type": "bool", "default": False},
@@ -345,6 +352,7 @@ ARGUMENT_SPEC = {
     "managed_fingerprint": {"type": "str", "default": ""},
     "concurrency": {"type": "int", "default": 16},
     "timeout": {"type": "int", "default": 30},
+    "devices_only": {"type": "bool", "default": False},
 }
 
 
@@ -391,8 +399,8 @@ def read_device(host: dict, timeout: int) -> dict:
               "pkcs12_passphrase": c.get("pkcs12_passphrase") or None}
     check_url(params)
     if vendor == "ribbon_core":
-        core.validate_common(dict(params, state="info", name_prefix="byoc", retain=0))
-        return summary_ribbon_core(core.run_info(params))
+        core.validate_common(dict(params, state="info", name_prefix=c.get("name_prefix") or "byoc", retain=0))
+        return summary_ribbon_core(core.run_info(params), c.get("name_prefix") or "byoc")
     return summary_ribbon_edge(edge.run_info(params))
 
 
@@ -530,6 +538,10 @@ def run(args: dict, *, check_mode: bool, warn: t.Callable[[str], None], now: dat
         if h["host"] in seen:
             raise InputError(f"hosts[{i}].host", f"{h['host']} is listed twice")
         seen.add(h["host"])
+        if not args["devices_only"]:
+            for field in ("names", "acme", "store"):
+                if h.get(field) is None:
+                    raise InputError(f"hosts[{i}].{field}", "is required (unless devices_only, which plans nothing)")
     if args["concurrency"] < 1:
         raise InputError("concurrency", "must be at least 1")
     real_now = now or _renewal.utcnow()
@@ -559,11 +571,19 @@ def run(args: dict, *, check_mode: bool, warn: t.Callable[[str], None], now: dat
 
     with _ThreadLocalOpener(), ThreadPoolExecutor(max_workers=args["concurrency"]) as pool:
         dev_f = {h["host"]: pool.submit(device, h) for h in hosts}
-        grp_f = {g: pool.submit(group, g) for g in members}
+        grp_f = {} if args["devices_only"] else {g: pool.submit(group, g) for g in members}
         installed = {k: f.result() for k, f in dev_f.items()}
         groups = {k: f.result() for k, f in grp_f.items()}
     for w in warnings:
         warn(w)
+    if args["devices_only"]:  # a read-back (the verification's): what each device serves, no plan, no store, no ARI
+        return {
+            "changed": False, "hosts": {}, "groups": {}, "lines": [], "deploy_hosts": [], "deploy_groups": [],
+            "installed": {k: v for k, v in installed.items() if not v.get("error")},
+            "failed_hosts": {k: v["error"] for k, v in installed.items() if v.get("error")},
+            "requests": {"devices": len(hosts), "store": 0, "ari": 0},
+            "now": _renewal.iso(decide_now),
+        }
 
     plans: dict[str, dict] = {}
     failed: dict[str, str] = {}

@@ -56,10 +56,9 @@ options:
         required: true
         choices: [audiocodes, ribbon_core, ribbon_edge]
       names:
-        description: The certificate's DNS names (the group's; taken from its first member).
+        description: The certificate's DNS names (the group's; taken from its first member). Required unless O(devices_only).
         type: list
         elements: str
-        required: true
       endpoint:
         description: The SIP-TLS endpoint C(name:port) the Genesys trunks use, for the plan's messages.
         type: str
@@ -111,6 +110,13 @@ options:
             description: Ribbon SBC Core only, the TLS profile of the SIP-TLS signalling; empty for C(defaultTlsProfile).
             type: str
             default: ""
+          name_prefix:
+            description:
+              - Ribbon SBC Core only, the prefix of the versioned certificate objects this collection makes (as
+                M(byoc.certificates.ribbon_certificate) O(byoc.certificates.ribbon_certificate#module:name_prefix)),
+                counted in RV(installed) as C(versioned).
+            type: str
+            default: byoc
       maintenance_window:
         description:
           - "C({timezone, days, start, end}): an IANA zone, day names (mon ... sun, default every day) and HH:MM
@@ -123,9 +129,8 @@ options:
         type: bool
         default: true
       acme:
-        description: The group's ACME and renewal settings.
+        description: The group's ACME and renewal settings. Required unless O(devices_only).
         type: dict
-        required: true
         suboptions:
           directory:
             description: The ACME directory URL.
@@ -169,9 +174,10 @@ options:
             type: float
             default: 0.1
       store:
-        description: Where the group's material is kept (as for M(byoc.certificates.certificate_store_info)).
+        description:
+          - Where the group's material is kept (as for M(byoc.certificates.certificate_store_info)). Required unless
+            O(devices_only).
         type: dict
-        required: true
         suboptions:
           backend:
             description: The store backend.
@@ -214,6 +220,13 @@ options:
     description: Seconds to wait for each device, store or ARI answer.
     type: int
     default: 30
+  devices_only:
+    description:
+      - Only read what every device serves (RV(installed), RV(failed_hosts)): no store entry, no ARI request, no plan.
+        The verification of a rotation reads the changed devices back this way, in one call for the batch.
+      - RV(hosts), RV(groups), RV(lines), RV(deploy_hosts) and RV(deploy_groups) are then empty.
+    type: bool
+    default: false
 notes:
   - The plan is the same whether or not the run is in check mode, except that a due group says "would renew".
 seealso:
@@ -246,6 +259,20 @@ EXAMPLES = r"""
 - name: Show what would change
   ansible.builtin.debug:
     msg: "{{ fleet_plan_batch.lines }}"
+  run_once: true
+
+- name: Read back what every changed device serves (no plan; one call for the batch)
+  byoc.certificates.fleet_plan:
+    devices_only: true
+    hosts:
+      - host: mediant_ha
+        group: grp_mediant_ha
+        vendor: audiocodes
+        connection:
+          api_url: https://10.0.0.10/api/v1
+          username: admin
+          password: "{{ vault_mediant_password }}"
+  register: readback
   run_once: true
 """
 
@@ -285,7 +312,9 @@ installed:
   description:
     - What every device that could be read serves now, by host name - C(fingerprint) (null when its members or SIP
       Interfaces disagree), C(not_after), C(names), C(roots) (fingerprints of its trusted roots), C(mutual_auth),
-      C(split) and C(split_detail), C(serving) (what a rollback goes back to), C(ha).
+      C(split) and C(split_detail), C(serving) (what a rollback goes back to), C(ha), and for a Ribbon SBC Core pair
+      C(versioned), how many of its versioned certificate objects carry O(hosts[].connection.name_prefix) (with two or
+      fewer, the bound one and the rollback target, a prune has nothing to remove).
   returned: always
   type: dict
   sample:

@@ -314,3 +314,59 @@ def test_audiocodes_unit_serving_another_context_than_the_one_holding_the_group_
     assert s["fingerprint"] == FP_B and s["serving"] == {"index": 1, "name": "byoc-A"} and not s["split"]
     p = plan(inst=s)
     assert p["deploy"] and p["why"] == [f"serves {FP_B}, the group has {FP_A}"] and p["wanted"] == FP_A
+
+
+# -- the verification's read-back (devices_only) ---------------------------------------------------------------------
+def test_ribbon_core_summary_counts_only_our_versioned_local_objects():
+    """A prune is skipped when the pair holds two or fewer of our versioned objects (bound + rollback target);
+    objects of another prefix, unversioned names and CA (remote) objects do not count."""
+    info = core_info([FP_A, FP_A])
+    info["certificates"] = [{"type": "local", "name": "byoc-20270228-0123abcd"},
+                            {"type": "local", "name": "byoc-20270101-89abcdef"},
+                            {"type": "local", "name": "byoc-20261201-00000000"},
+                            {"type": "local", "name": "other-20270228-0123abcd"},
+                            {"type": "local", "name": "byoc-manual"},
+                            {"type": "remote", "name": "byoc-20270228-fedcba98"}]
+    assert fp.summary_ribbon_core(info)["versioned"] == 3
+    assert fp.summary_ribbon_core(info, "other")["versioned"] == 1
+    assert fp.summary_ribbon_core(core_info([FP_A, FP_A]))["versioned"] == 0
+
+
+def _args(hosts, **kw):
+    base = {"hosts": hosts, "force": False, "ignore_backoff": False, "now": "", "managed_fingerprint": "",
+            "concurrency": 4, "timeout": 5, "devices_only": False}
+    return dict(base, **kw)
+
+
+def _device_only_host(name):
+    return {"host": name, "group": name, "vendor": "ribbon_edge", "names": None, "endpoint": "",
+            "connection": {"api_url": "https://127.0.0.1:9/", "username": "u", "password": "s3cret-pw"},
+            "maintenance_window": {}, "install_managed_ca": True, "acme": None, "store": None}
+
+
+def test_a_plan_needs_names_acme_and_store_by_host_and_field():
+    with pytest.raises(InputError) as e:
+        fp.run(_args([_device_only_host("e1")]), check_mode=False, warn=print, now=NOW)
+    assert e.value.field == "hosts[0].names"
+
+
+def test_devices_only_reads_every_device_and_nothing_else(monkeypatch):
+    """The verification's read-back: one read per device, no store entry, no ARI request, no plan; a device that
+    cannot be read is named in failed_hosts without its password."""
+    read = []
+
+    def fake_read(host, timeout):
+        read.append(host["host"])
+        if host["host"] == "e2":
+            raise ConnectionError(f"refused for {host['connection']['password']}")
+        return {"fingerprint": FP_A}
+
+    monkeypatch.setattr(fp, "read_device", fake_read)
+    monkeypatch.setattr(fp, "read_group", lambda *a, **k: pytest.fail("devices_only read a store entry"))
+    out = fp.run(_args([_device_only_host("e1"), _device_only_host("e2")], devices_only=True),
+                 check_mode=False, warn=print, now=NOW)
+    assert sorted(read) == ["e1", "e2"]
+    assert out["installed"] == {"e1": {"fingerprint": FP_A}} and list(out["failed_hosts"]) == ["e2"]
+    assert "could not read ribbon_edge device e2" in out["failed_hosts"]["e2"]
+    assert "s3cret-pw" not in out["failed_hosts"]["e2"]
+    assert out["requests"] == {"devices": 2, "store": 0, "ari": 0} and out["hosts"] == {} and out["deploy_hosts"] == []
