@@ -59,7 +59,7 @@ docs: setup
 bench-ci: setup
 	@bash scripts/run-tests.sh bench
 
-# The fleet benchmark (tests/bench/fleet_bench.py, docs/performance.md): N = 10, 50, 200; certbot and lego at 10, 50.
+# The fleet benchmark (tests/bench/fleet_bench.py, docs/performance.md): N = 10, 50, 200; certbot and lego at 10.
 bench: setup
 	@HOME=$(BUILD)/home $(BIN)/python tests/bench/fleet_bench.py $(BENCH_ARGS)
 

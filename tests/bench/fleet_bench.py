@@ -472,17 +472,41 @@ def compare(obs: Observer, n: int, args, out: Path) -> dict:
             tools["certbot_default"] = sample
             print(f"bench: N={n}: certbot (default wait) {sample['per_certificate_wall']}s per certificate",
                   flush=True)
+    elif "certbot-default" in args.tools and args.certbot_default_sample:
+        # only certbot's default wait, on a sample (the ratio target is against this one; minutes per certificate)
+        sample = run_tool(obs, "certbot", out, hosts[:args.certbot_default_sample], None)
+        sample["extrapolated_wall"] = round(sample["per_certificate_wall"] * n, 1)
+        sample["measured_on"] = args.certbot_default_sample
+        tools["certbot_default"] = sample
+        print(f"bench: N={n}: certbot (default wait) {sample['per_certificate_wall']}s per certificate", flush=True)
     return {"tools": tools}
 
 
 # ---------------------------------------------------------------------------------------------- report
 def predict(results: list[dict], n: int) -> float | None:
-    """Seconds a size would take, linear in N from the last measured size (rotation, converged run, tools)."""
-    last = next((r for r in reversed(results) if r.get("rotate")), None)
-    if last is None:
+    """Seconds a size would take (lab start, rotation, converged run), linear in N: through the last two measured
+    sizes when there are two (a rotation has a fixed cost per batch and a cost per group, so the line through two
+    sizes predicts a larger one better), else proportional to the last measured size."""
+    measured = [r for r in results if r.get("rotate")]
+    if not measured:
         return None
-    per_group = sum(last[k]["wall"] for k in ("rotate", "converged") if last.get(k)) / last["n"]
-    return last.get("lab_start_seconds", 0) + per_group * n
+
+    def wall(r: dict) -> float:
+        return r.get("lab_start_seconds", 0) + sum(r[k]["wall"] for k in ("rotate", "converged") if r.get(k))
+
+    last = measured[-1]
+    if len(measured) >= 2 and measured[-2]["n"] < last["n"]:
+        first = measured[-2]
+        slope = (wall(last) - wall(first)) / (last["n"] - first["n"])
+        if slope > 0:
+            return wall(last) + slope * (n - last["n"])
+    return wall(last) / last["n"] * n
+
+
+def predicted_how(results: list[dict]) -> str:
+    measured = [r["n"] for r in results if r.get("rotate")]
+    return (f"linear in N through N={measured[-2]} and N={measured[-1]}" if len(measured) >= 2
+            else f"linear in N from N={measured[-1]}")
 
 
 def ratio(a, b):
@@ -552,7 +576,9 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=840.0,
                     help="seconds for the whole bench (default 14 min): a size predicted not to fit is skipped with "
                          "the prediction, and a run still going at the end is stopped and reported as timed out")
-    ap.add_argument("--tools", default="lego,certbot")
+    ap.add_argument("--tools", default="lego,certbot",
+                    help="lego, certbot (lowest passing wait, then the default wait on a sample), or certbot-default"
+                         " (only the default wait on a sample)")
     ap.add_argument("--certbot-default-sample", type=int, default=1,
                     help="certificates measured with certbot's default propagation wait (then extrapolated)")
     ap.add_argument("--lag-secondary", type=float, default=5.0, metavar="SECONDS",
@@ -583,7 +609,7 @@ def main(argv=None) -> int:
     for n in [int(x) for x in args.sizes.split(",") if x]:
         predicted = predict(results, n)
         if predicted and time.monotonic() + predicted > DEADLINE[0]:
-            results.append({"n": n, "skipped": f"predicted {predicted:.0f}s (linear in N from N={results[-1]['n']}),"
+            results.append({"n": n, "skipped": f"predicted {predicted:.0f}s ({predicted_how(results)}),"
                                                f" more than the {DEADLINE[0] - time.monotonic():.0f}s left of --budget",
                             "predicted_wall": round(predicted)})
             print(f"bench: N={n}: skipped, {results[-1]['skipped']}", flush=True)
