@@ -588,10 +588,11 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the labs' directories")
     ap.add_argument("--tools-only", action="store_true", help="only certbot and lego (on a fresh fleet lab)")
     ap.add_argument("--serial", default="", metavar="N,M,...",
-                    help="byoc_rollout_serial for every rotate.yml run (default: the playbook's, 1,10)")
+                    help="byoc_rollout_serial for every rotate.yml run (default: the fleet inventory's, 1,10,25%%)")
     args = ap.parse_args(argv)
     if args.serial:
-        PLAYBOOK_EXTRA[:] = ["-e", json.dumps({"byoc_rollout_serial": [int(x) for x in args.serial.split(",")]})]
+        PLAYBOOK_EXTRA[:] = ["-e", json.dumps({"byoc_rollout_serial": [int(x) if x.isdigit() else x
+                                                                   for x in args.serial.split(",")]})]
     args.compare = [int(x) for x in args.compare.split(",") if x]
     args.tools = [x for x in args.tools.split(",") if x]
     out = Path(args.out)

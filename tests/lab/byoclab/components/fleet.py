@@ -356,7 +356,7 @@ def write_inventory(lab, directory: Path, devices: dict) -> Path:
         "byoc_store_passphrase": "{{ lookup('ansible.builtin.env', 'BYOC_STORE_PASSPHRASE') }}",
         "byoc_verify_nameservers": [ns],
         "byoc_verify_trunk_timeout": 90,
-        "byoc_rollout_serial": [1, 10],
+        "byoc_rollout_serial": [1, 10, "25%"],
         "byoc_report_dir": "{{ lookup('ansible.builtin.env', 'BYOC_REPORT_DIR') or '" + str(lab.dir / "report") + "' }}",
     }
     _write_vars(gv / "all.yml", all_vars)
