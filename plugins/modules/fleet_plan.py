@@ -222,7 +222,7 @@ options:
     default: 30
   devices_only:
     description:
-      - Only read what every device serves (RV(installed), RV(failed_hosts)): no store entry, no ARI request, no plan.
+      - Only read what every device serves (RV(installed), RV(failed_hosts)); no store entry, no ARI request, no plan.
         The verification of a rotation reads the changed devices back this way, in one call for the batch.
       - RV(hosts), RV(groups), RV(lines), RV(deploy_hosts) and RV(deploy_groups) are then empty.
     type: bool
