@@ -591,8 +591,8 @@ def main(argv=None) -> int:
                     help="byoc_rollout_serial for every rotate.yml run (default: the fleet inventory's, 1,10,25%%)")
     args = ap.parse_args(argv)
     if args.serial:
-        PLAYBOOK_EXTRA[:] = ["-e", json.dumps({"byoc_rollout_serial": [int(x) if x.isdigit() else x
-                                                                   for x in args.serial.split(",")]})]
+        serial = [int(x) if x.isdigit() else x for x in args.serial.split(",")]
+        PLAYBOOK_EXTRA[:] = ["-e", json.dumps({"byoc_rollout_serial": serial})]
     args.compare = [int(x) for x in args.compare.split(",") if x]
     args.tools = [x for x in args.tools.split(",") if x]
     out = Path(args.out)
