@@ -47,7 +47,9 @@ options:
         type: str
         required: true
       group:
-        description: The certificate group (an inventory group); the members of a group share one certificate.
+        description:
+          - The certificate group (an inventory group); the members of a group share one certificate.
+          - With O(devices_only) nothing of the group is read; any label will do.
         type: str
         required: true
       vendor:
